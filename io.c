@@ -1,0 +1,376 @@
+// io.c: safetensors, preference-pair files, atomic writes, errors.
+// Plumbing only; the algorithm lives in repo.c.
+#include "io.h"
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "repo: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) die("out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+char *read_whole_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die("%s: cannot open: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) die("%s: cannot seek", path);
+    long size = ftell(f);
+    if (size < 0) die("%s: cannot tell size", path);
+    rewind(f);
+    char *buf = xmalloc((size_t)size + 1);
+    if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) die("%s: short read", path);
+    fclose(f);
+    buf[size] = 0;
+    if (len) *len = (size_t)size;
+    return buf;
+}
+
+int file_exists(const char *path) { struct stat s; return stat(path, &s) == 0 && S_ISREG(s.st_mode); }
+int dir_exists(const char *path) { struct stat s; return stat(path, &s) == 0 && S_ISDIR(s.st_mode); }
+
+void make_dir(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("%s: cannot create directory: %s", buf, strerror(errno));
+}
+
+AtomicFile atomic_open(const char *path) {
+    AtomicFile af;
+    af.path = strdup(path);
+    af.tmp_path = xmalloc(strlen(path) + 32);
+    sprintf(af.tmp_path, "%s.tmp.%d", path, (int)getpid());
+    af.f = fopen(af.tmp_path, "wb");
+    if (!af.f) die("%s: cannot write: %s", path, strerror(errno));
+    return af;
+}
+
+void atomic_close(AtomicFile *af) {
+    // a full disk shows up at fflush/fclose, not at fwrite: check both before the rename
+    int bad = ferror(af->f);
+    bad |= fflush(af->f) != 0;
+    bad |= fsync(fileno(af->f)) != 0 && errno != EINVAL;
+    bad |= fclose(af->f) != 0;
+    if (bad) { unlink(af->tmp_path); die("%s: write failed: %s", af->path, strerror(errno)); }
+    if (rename(af->tmp_path, af->path) != 0) {
+        unlink(af->tmp_path);
+        die("%s: cannot rename into place: %s", af->path, strerror(errno));
+    }
+    free(af->path); free(af->tmp_path);
+}
+
+void copy_file_atomic(const char *src, const char *dst) {
+    size_t n;
+    char *buf = read_whole_file(src, &n);
+    AtomicFile af = atomic_open(dst);
+    fwrite(buf, 1, n, af.f);
+    atomic_close(&af);
+    free(buf);
+}
+
+// ----------------------------------------------------------------------------
+// safetensors
+
+float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (mant == 0) bits = sign;
+        else { // subnormal: renormalize
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400)) { mant <<= 1; exp--; }
+            bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+        }
+    } else if (exp == 31) bits = sign | 0x7f800000 | (mant << 13);
+    else bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    float f; memcpy(&f, &bits, 4); return f;
+}
+
+float bf16_to_f32(uint16_t h) { uint32_t bits = (uint32_t)h << 16; float f; memcpy(&f, &bits, 4); return f; }
+
+static int dtype_size(int dtype) { return dtype == ST_F32 ? 4 : 2; }
+
+void st_open(SafeTensors *st, const char *path) {
+    memset(st, 0, sizeof *st);
+    st->path = strdup(path);
+    st->bytes = (unsigned char *)read_whole_file(path, &st->size);
+    if (st->size < 8) die("%s: file is %zu bytes, too short for a safetensors header", path, st->size);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | st->bytes[i];
+    if (hlen > st->size - 8) die("%s: header length %llu is longer than the file (%zu bytes)", path, (unsigned long long)hlen, st->size);
+    st->data_start = 8 + hlen;
+    size_t data_size = st->size - st->data_start;
+    cJSON *root = cJSON_ParseWithLength((const char *)st->bytes + 8, hlen);
+    if (!root || !cJSON_IsObject(root)) die("%s: header is not a JSON object", path);
+    int n = cJSON_GetArraySize(root);
+    st->tensors = xcalloc(n, sizeof(StTensor));
+    for (cJSON *e = root->child; e; e = e->next) {
+        if (strcmp(e->string, "__metadata__") == 0) continue;
+        StTensor *t = &st->tensors[st->n_tensors++];
+        t->name = strdup(e->string);
+        cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+        cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
+            die("%s: tensor %s: header entry needs dtype, shape and data_offsets", path, t->name);
+        snprintf(t->dtype_name, sizeof t->dtype_name, "%s", dt->valuestring);
+        t->dtype = !strcmp(dt->valuestring, "F32") ? ST_F32 : !strcmp(dt->valuestring, "F16") ? ST_F16
+                 : !strcmp(dt->valuestring, "BF16") ? ST_BF16 : ST_OTHER;
+        t->ndim = cJSON_GetArraySize(shape);
+        if (t->ndim > 8) die("%s: tensor %s: %d dimensions (at most 8)", path, t->name, t->ndim);
+        int64_t numel = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            cJSON *s = cJSON_GetArrayItem(shape, d);
+            if (!cJSON_IsNumber(s) || s->valuedouble < 0) die("%s: tensor %s: bad shape", path, t->name);
+            t->shape[d] = (int64_t)s->valuedouble;
+            numel *= t->shape[d];
+        }
+        double b = cJSON_GetArrayItem(offs, 0)->valuedouble, en = cJSON_GetArrayItem(offs, 1)->valuedouble;
+        if (b < 0 || en < b || en > (double)data_size)
+            die("%s: tensor %s: data_offsets [%.0f, %.0f] lie outside the data section (%zu bytes)", path, t->name, b, en, data_size);
+        t->begin = (size_t)b; t->end = (size_t)en;
+        if (t->dtype != ST_OTHER && (size_t)numel * dtype_size(t->dtype) != t->end - t->begin)
+            die("%s: tensor %s: %s shape holds %lld bytes but data_offsets span %zu", path, t->name,
+                t->dtype_name, (long long)(numel * dtype_size(t->dtype)), t->end - t->begin);
+    }
+    cJSON_Delete(root);
+}
+
+void st_close(SafeTensors *st) {
+    for (int i = 0; i < st->n_tensors; i++) free(st->tensors[i].name);
+    free(st->tensors); free(st->bytes); free(st->path);
+    memset(st, 0, sizeof *st);
+}
+
+StTensor *st_find(SafeTensors *st, const char *name) {
+    for (int i = 0; i < st->n_tensors; i++)
+        if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
+    return NULL;
+}
+
+int64_t st_numel(const StTensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+void st_read_f32(SafeTensors *st, const StTensor *t, float *dst) {
+    const unsigned char *src = st->bytes + st->data_start + t->begin;
+    int64_t n = st_numel(t);
+    switch (t->dtype) {
+    case ST_F32: memcpy(dst, src, n * 4); break;
+    case ST_F16: for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32((uint16_t)(src[2*i] | src[2*i+1] << 8)); break;
+    case ST_BF16: for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32((uint16_t)(src[2*i] | src[2*i+1] << 8)); break;
+    default: die("%s: tensor %s: unsupported dtype %s (F32, F16 and BF16 are supported)", st->path, t->name, t->dtype_name);
+    }
+}
+
+void st_write(const char *path, const StOut *ts, int n) {
+    // header: {"__metadata__":{"format":"pt"},"name":{"dtype":"F32","shape":[...],"data_offsets":[b,e]},...}
+    cJSON *root = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "pt");
+    size_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_AddObjectToObject(root, ts[i].name);
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+        size_t numel = 1;
+        for (int d = 0; d < ts[i].ndim; d++) { cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)ts[i].shape[d])); numel *= ts[i].shape[d]; }
+        cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
+        offset += numel * 4;
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
+    }
+    char *header = cJSON_PrintUnformatted(root);
+    size_t hlen = strlen(header), padded = (hlen + 7) / 8 * 8; // keep tensor data 8-byte aligned
+    AtomicFile af = atomic_open(path);
+    unsigned char lenbytes[8];
+    for (int i = 0; i < 8; i++) lenbytes[i] = (unsigned char)(padded >> (8 * i));
+    fwrite(lenbytes, 1, 8, af.f);
+    fwrite(header, 1, hlen, af.f);
+    for (size_t i = hlen; i < padded; i++) fputc(' ', af.f);
+    for (int i = 0; i < n; i++) {
+        size_t numel = 1;
+        for (int d = 0; d < ts[i].ndim; d++) numel *= ts[i].shape[d];
+        fwrite(ts[i].data, 4, numel, af.f);
+    }
+    atomic_close(&af);
+    free(header);
+    cJSON_Delete(root);
+}
+
+// ----------------------------------------------------------------------------
+// preference pairs
+
+// reads one "…_ids" array into ids[*used..]; returns its length
+static int read_id_array(cJSON *obj, const char *key, const char *path, int line, int vocab_size,
+                         int **ids, size_t *used, size_t *cap) {
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!arr) die("%s:%d: missing \"%s\"", path, line, key);
+    if (!cJSON_IsArray(arr)) die("%s:%d: \"%s\" must be an array of token ids", path, line, key);
+    int n = cJSON_GetArraySize(arr);
+    if (n == 0) die("%s:%d: \"%s\" is empty", path, line, key);
+    if (*used + n > *cap) {
+        while (*used + n > *cap) *cap = *cap * 2 + 1024;
+        *ids = realloc(*ids, *cap * sizeof(int));
+        if (!*ids) die("out of memory reading %s", path);
+    }
+    int i = 0;
+    for (cJSON *v = arr->child; v; v = v->next, i++) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+            die("%s:%d: \"%s\"[%d] is not an integer token id", path, line, key, i);
+        int id = (int)v->valuedouble;
+        if (id < 0 || id >= vocab_size)
+            die("%s:%d: \"%s\"[%d] = %d is outside the vocabulary [0, %d)", path, line, key, i, id, vocab_size);
+        (*ids)[(*used)++] = id;
+    }
+    return n;
+}
+
+void pairs_load_jsonl(PairSet *ps, const char *path, int vocab_size) {
+    size_t len;
+    char *text = read_whole_file(path, &len);
+    memset(ps, 0, sizeof *ps);
+    size_t cap_ids = 0, used = 0;
+    int cap_pairs = 0;
+    // offsets first, pointers after: the id buffer moves while it grows
+    size_t (*offs)[3] = NULL;
+    int line = 0;
+    for (char *p = text; p < text + len;) {
+        char *end = memchr(p, '\n', (size_t)(text + len - p));
+        if (!end) end = text + len;
+        line++;
+        char *q = p;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        if (q < end) {
+            cJSON *obj = cJSON_ParseWithLength(p, (size_t)(end - p));
+            if (!obj || !cJSON_IsObject(obj)) die("%s:%d: not a JSON object", path, line);
+            if (ps->n_pairs == cap_pairs) {
+                cap_pairs = cap_pairs * 2 + 64;
+                ps->pairs = realloc(ps->pairs, cap_pairs * sizeof(Pair));
+                offs = realloc(offs, cap_pairs * sizeof *offs);
+                if (!ps->pairs || !offs) die("out of memory reading %s", path);
+            }
+            Pair *pr = &ps->pairs[ps->n_pairs];
+            offs[ps->n_pairs][0] = used;
+            pr->n_prompt = read_id_array(obj, "prompt_ids", path, line, vocab_size, &ps->ids, &used, &cap_ids);
+            offs[ps->n_pairs][1] = used;
+            pr->n_chosen = read_id_array(obj, "chosen_ids", path, line, vocab_size, &ps->ids, &used, &cap_ids);
+            offs[ps->n_pairs][2] = used;
+            pr->n_rejected = read_id_array(obj, "rejected_ids", path, line, vocab_size, &ps->ids, &used, &cap_ids);
+            ps->n_pairs++;
+            cJSON_Delete(obj);
+        }
+        p = end + 1;
+    }
+    if (ps->n_pairs == 0) die("%s: no preference pairs in the file", path);
+    for (int i = 0; i < ps->n_pairs; i++) {
+        ps->pairs[i].prompt = ps->ids + offs[i][0];
+        ps->pairs[i].chosen = ps->ids + offs[i][1];
+        ps->pairs[i].rejected = ps->ids + offs[i][2];
+    }
+    free(offs);
+    free(text);
+}
+
+void pairs_free(PairSet *ps) { free(ps->pairs); free(ps->ids); memset(ps, 0, sizeof *ps); }
+
+int pairs_truncate(PairSet *ps, int max_len, int max_prompt_len) {
+    int n_cut = 0;
+    for (int i = 0; i < ps->n_pairs; i++) {
+        Pair *p = &ps->pairs[i];
+        int longest = p->n_chosen > p->n_rejected ? p->n_chosen : p->n_rejected;
+        if (p->n_prompt + longest <= max_len) continue;
+        n_cut++;
+        if (p->n_prompt > max_prompt_len) { // keep the prompt's end: the question sits next to the answer
+            p->prompt += p->n_prompt - max_prompt_len;
+            p->n_prompt = max_prompt_len;
+        }
+        int room = max_len - p->n_prompt;
+        if (p->n_chosen > room) p->n_chosen = room;
+        if (p->n_rejected > room) p->n_rejected = room;
+    }
+    return n_cut;
+}
+
+// ----------------------------------------------------------------------------
+// config.json
+
+struct JsonConfig { char *path; cJSON *root; };
+
+JsonConfig *config_load(const char *path) {
+    size_t n;
+    char *text = read_whole_file(path, &n);
+    JsonConfig *cfg = xmalloc(sizeof *cfg);
+    cfg->path = strdup(path);
+    cfg->root = cJSON_ParseWithLength(text, n);
+    free(text);
+    if (!cfg->root || !cJSON_IsObject(cfg->root)) die("%s: not a JSON object", path);
+    return cfg;
+}
+
+void config_free(JsonConfig *cfg) { cJSON_Delete(cfg->root); free(cfg->path); free(cfg); }
+
+static cJSON *config_item(JsonConfig *cfg, const char *key, int required) {
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg->root, key);
+    if (cJSON_IsNull(it)) it = NULL;
+    if (!it && required) die("%s: missing \"%s\"", cfg->path, key);
+    return it;
+}
+
+int config_has(JsonConfig *cfg, const char *key) { return config_item(cfg, key, 0) != NULL; }
+
+long config_int(JsonConfig *cfg, const char *key, int required, long def) {
+    cJSON *it = config_item(cfg, key, required);
+    if (!it) return def;
+    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble)
+        die("%s: \"%s\" must be an integer", cfg->path, key);
+    return (long)it->valuedouble;
+}
+
+double config_num(JsonConfig *cfg, const char *key, int required, double def) {
+    cJSON *it = config_item(cfg, key, required);
+    if (!it) return def;
+    if (!cJSON_IsNumber(it)) die("%s: \"%s\" must be a number", cfg->path, key);
+    return it->valuedouble;
+}
+
+const char *config_str(JsonConfig *cfg, const char *key, int required, const char *def) {
+    cJSON *it = config_item(cfg, key, required);
+    if (!it) return def;
+    if (!cJSON_IsString(it)) die("%s: \"%s\" must be a string", cfg->path, key);
+    return it->valuestring;
+}
+
+int config_bool(JsonConfig *cfg, const char *key, int required, int def) {
+    cJSON *it = config_item(cfg, key, required);
+    if (!it) return def;
+    if (!cJSON_IsBool(it)) die("%s: \"%s\" must be true or false", cfg->path, key);
+    return cJSON_IsTrue(it);
+}

@@ -1,0 +1,1148 @@
+/*
+repo.c: RePO (ReLU-based Preference Optimization) and its baselines, in one file.
+
+A preference pair is (prompt x, chosen y_w, rejected y_l). For a policy pi,
+    l(y|x) = (1/|y|) sum_t log pi(y_t | x, y_<t)          mean log-prob of the response
+    M      = l(y_w|x) - l(y_l|x)                           length-normalized margin
+    L_RePO = mean over the batch of ReLU(gamma - M)        pairs with M >= gamma are filtered
+It is the beta -> infinity limit of SimPO's -log sigmoid(beta (M - gamma)) / beta.
+
+Reading order: the model (config, one parameter buffer, the layers each with its
+forward beside its backward, the whole model over a batch of sequences with a
+response mask), the objective (per-sequence log-prob sums -> per-pair loss and
+its derivative: the only place that knows about RePO, SimPO, DPO, ...), AdamW and
+the schedules, the training loop, eval, and main. File formats live in io.c.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "io.h"
+
+// ----------------------------------------------------------------------------
+// model configuration
+
+typedef enum { ARCH_GPT2 } Arch;
+
+typedef struct {
+    Arch arch;
+    int vocab_size;
+    int max_seq_len;   // positions the model knows (GPT-2's n_positions)
+    int n_layer;
+    int n_head;
+    int n_kv_head;     // == n_head for GPT-2
+    int channels;      // C
+    int head_dim;
+    int hidden;        // MLP width (4C for GPT-2)
+    float norm_eps;
+} Config;
+
+static Config config_from_file(const char *model_dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", model_dir);
+    JsonConfig *j = config_load(path);
+    Config c = {0};
+    const char *type = config_str(j, "model_type", 1, NULL);
+    if (strcmp(type, "gpt2") != 0) die("%s: model_type \"%s\" is not supported (gpt2 is)", path, type);
+    c.arch = ARCH_GPT2;
+    c.vocab_size = (int)config_int(j, "vocab_size", 1, 0);
+    c.channels = (int)config_int(j, "n_embd", 1, 0);
+    c.n_layer = (int)config_int(j, "n_layer", 1, 0);
+    c.n_head = (int)config_int(j, "n_head", 1, 0);
+    c.max_seq_len = (int)config_int(j, "n_positions", !config_has(j, "n_ctx"), config_int(j, "n_ctx", 0, 0));
+    c.norm_eps = (float)config_num(j, "layer_norm_epsilon", 0, 1e-5);
+    c.hidden = (int)config_int(j, "n_inner", 0, 4L * c.channels);
+    const char *act = config_str(j, "activation_function", 0, "gelu_new");
+    if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh"))
+        die("%s: activation_function \"%s\" is not supported (gelu_new is)", path, act);
+    if (c.vocab_size <= 0 || c.channels <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.max_seq_len <= 0 || c.hidden <= 0)
+        die("%s: sizes must be positive", path);
+    if (c.channels % c.n_head) die("%s: n_embd %d is not divisible by n_head %d", path, c.channels, c.n_head);
+    c.n_kv_head = c.n_head;
+    c.head_dim = c.channels / c.n_head;
+    config_free(j);
+    return c;
+}
+
+// ----------------------------------------------------------------------------
+// parameters: one buffer, named pointers into it. 2-D tensors come first so that
+// AdamW's weight decay (2-D tensors only, as usual) is one flat loop with a cut-off.
+
+#define NUM_PARAMETER_TENSORS 16
+typedef struct {
+    float *wte;      // (V, C)    token embedding, also the output head (tied)
+    float *wpe;      // (maxT, C) position embedding
+    float *qkvw;     // (L, 3C, C)
+    float *attprojw; // (L, C, C)
+    float *fcw;      // (L, 4C, C)
+    float *fcprojw;  // (L, C, 4C)
+    // 1-D tensors: no weight decay
+    float *ln1w, *ln1b;   // (L, C)
+    float *qkvb;          // (L, 3C)
+    float *attprojb;      // (L, C)
+    float *ln2w, *ln2b;   // (L, C)
+    float *fcb;           // (L, 4C)
+    float *fcprojb;       // (L, C)
+    float *lnfw, *lnfb;   // (C)
+} ParameterTensors;
+
+static void parameter_sizes(const Config *c, size_t sizes[NUM_PARAMETER_TENSORS], size_t *n_decay) {
+    size_t V = c->vocab_size, C = c->channels, L = c->n_layer, H = c->hidden, T = c->max_seq_len;
+    size_t s[NUM_PARAMETER_TENSORS] = {V * C, T * C, L * 3 * C * C, L * C * C, L * H * C, L * C * H,
+                                       L * C, L * C, L * 3 * C, L * C, L * C, L * C, L * H, L * C, C, C};
+    memcpy(sizes, s, sizeof s);
+    *n_decay = 0;
+    for (int i = 0; i < 6; i++) *n_decay += s[i];
+}
+
+static void point_parameters(ParameterTensors *p, float *memory, const size_t sizes[NUM_PARAMETER_TENSORS]) {
+    float **ptrs[NUM_PARAMETER_TENSORS] = {&p->wte, &p->wpe, &p->qkvw, &p->attprojw, &p->fcw, &p->fcprojw,
+        &p->ln1w, &p->ln1b, &p->qkvb, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcb, &p->fcprojb, &p->lnfw, &p->lnfb};
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) { *ptrs[i] = memory; memory += sizes[i]; }
+}
+
+// How each Hugging Face tensor maps onto the buffer: name, offset, our shape (out, in),
+// and whether the file stores it transposed (GPT-2's Conv1D keeps [in, out]).
+typedef struct {
+    char name[128];
+    size_t offset;
+    int rows, cols;       // cols == 0: a vector of `rows`
+    int hf_transposed;
+} TensorEntry;
+
+// ----------------------------------------------------------------------------
+// the layers, each forward beside its backward. Backward functions accumulate (+=).
+// Shapes: B sequences of T tokens, C channels; "N" is B*T rows.
+
+// out = wte[token] + wpe[t]
+static void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C) {
+    #pragma omp parallel for
+    for (int bt = 0; bt < B * T; bt++) {
+        const float *te = wte + (size_t)tokens[bt] * C, *pe = wpe + (size_t)(bt % T) * C;
+        for (int i = 0; i < C; i++) out[(size_t)bt * C + i] = te[i] + pe[i];
+    }
+}
+
+static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T, int C) {
+    // serial: many positions may share a token row
+    for (int bt = 0; bt < B * T; bt++) {
+        float *dte = dwte + (size_t)tokens[bt] * C, *dpe = dwpe + (size_t)(bt % T) * C;
+        const float *d = dout + (size_t)bt * C;
+        for (int i = 0; i < C; i++) { dte[i] += d[i]; dpe[i] += d[i]; }
+    }
+}
+
+// out = (x - mean) / sqrt(var + eps) * w + b
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                              int N, int C, float eps) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float m = 0, v = 0;
+        for (int i = 0; i < C; i++) m += x[i];
+        m /= C;
+        for (int i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
+        float s = 1.0f / sqrtf(v / C + eps);
+        float *o = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * w[i] + b[i];
+        mean[n] = m; rstd[n] = s;
+    }
+}
+
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w
+static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, int N, int C) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * C, *x = inp + (size_t)n * C;
+        float m = mean[n], s = rstd[n], mg = 0, mgx = 0;
+        for (int i = 0; i < C; i++) { float g = d[i] * w[i]; mg += g; mgx += g * (x[i] - m) * s; }
+        mg /= C; mgx /= C;
+        float *dx = dinp + (size_t)n * C;
+        for (int i = 0; i < C; i++) dx[i] += s * (d[i] * w[i] - mg - (x[i] - m) * s * mgx);
+    }
+    // weight and bias gradients sum over rows: split by channel so threads never collide
+    #pragma omp parallel for
+    for (int i = 0; i < C; i++) {
+        float gw = 0, gb = 0;
+        for (int n = 0; n < N; n++) {
+            float d = dout[(size_t)n * C + i];
+            gw += d * (inp[(size_t)n * C + i] - mean[n]) * rstd[n];
+            gb += d;
+        }
+        dw[i] += gw; db[i] += gb;
+    }
+}
+
+// out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC)
+#define MATMUL_TILE 8
+static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    // tiles of MATMUL_TILE rows reuse each weight row from cache MATMUL_TILE times
+    int n_tiles = (N + MATMUL_TILE - 1) / MATMUL_TILE;
+    #pragma omp parallel for collapse(2)
+    for (int tile = 0; tile < n_tiles; tile++) {
+        for (int o = 0; o < OC; o++) {
+            int n0 = tile * MATMUL_TILE, rows = N - n0 < MATMUL_TILE ? N - n0 : MATMUL_TILE;
+            const float *w = weight + (size_t)o * C;
+            float acc[MATMUL_TILE] = {0};
+            if (rows == MATMUL_TILE) {
+                for (int i = 0; i < C; i++)
+                    for (int r = 0; r < MATMUL_TILE; r++) acc[r] += inp[(size_t)(n0 + r) * C + i] * w[i];
+            } else {
+                for (int r = 0; r < rows; r++)
+                    for (int i = 0; i < C; i++) acc[r] += inp[(size_t)(n0 + r) * C + i] * w[i];
+            }
+            for (int r = 0; r < rows; r++) out[(size_t)(n0 + r) * OC + o] = acc[r] + (bias ? bias[o] : 0.0f);
+        }
+    }
+}
+
+// dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum over rows of dout
+static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int C, int OC) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        float *dx = dinp + (size_t)n * C;
+        const float *d = dout + (size_t)n * OC;
+        for (int o = 0; o < OC; o++) {
+            float g = d[o];
+            if (g == 0.0f) continue; // filtered pairs and masked rows give exact zeros
+            const float *w = weight + (size_t)o * C;
+            for (int i = 0; i < C; i++) dx[i] += g * w[i];
+        }
+    }
+    #pragma omp parallel for
+    for (int o = 0; o < OC; o++) {
+        float *dw = dweight + (size_t)o * C, gb = 0;
+        for (int n = 0; n < N; n++) {
+            float g = dout[(size_t)n * OC + o];
+            if (g == 0.0f) continue;
+            const float *x = inp + (size_t)n * C;
+            for (int i = 0; i < C; i++) dw[i] += g * x[i];
+            gb += g;
+        }
+        if (dbias) dbias[o] += gb;
+    }
+}
+
+// Causal self-attention with grouped-query heads. qkv rows are [q (NH*hd) | k (NKV*hd) | v (NKV*hd)];
+// query head h reads key/value head h / (NH/NKV).
+// att[b,h,t,:] = softmax_{t2<=t}(q_t . k_t2 / sqrt(hd)); out_t = sum_t2 att * v_t2
+static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int NH, int NKV, int hd) {
+    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)hd);
+    #pragma omp parallel for collapse(3)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
+                const float *k0 = qkv + (size_t)b * T * qkv_dim + (NH + h / group) * hd;
+                const float *v0 = k0 + NKV * hd;
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                float maxval = -INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = k0 + (size_t)t2 * qkv_dim;
+                    float s = 0;
+                    for (int i = 0; i < hd; i++) s += q[i] * k[i];
+                    a[t2] = s * scale;
+                    if (a[t2] > maxval) maxval = a[t2];
+                }
+                float sum = 0;
+                for (int t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - maxval); sum += a[t2]; }
+                for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0;
+                float *o = out + ((size_t)b * T + t) * NH * hd + h * hd;
+                for (int i = 0; i < hd; i++) o[i] = 0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = v0 + (size_t)t2 * qkv_dim;
+                    for (int i = 0; i < hd; i++) o[i] += a[t2] * v[i];
+                }
+            }
+}
+
+// softmax backward: dpre = att * (datt - sum(att * datt)); then dq, dk from dpre, dv from att
+static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                               int B, int T, int NH, int NKV, int hd) {
+    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)hd);
+    // one thread per (sequence, kv head): the query heads of a group all write that head's dk, dv
+    #pragma omp parallel
+    {
+        float *datt = xmalloc(sizeof(float) * T);
+        #pragma omp for collapse(2)
+        for (int b = 0; b < B; b++)
+            for (int kvh = 0; kvh < NKV; kvh++)
+                for (int h = kvh * group; h < (kvh + 1) * group; h++)
+                    for (int t = 0; t < T; t++) {
+                        const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                        const float *d = dout + ((size_t)b * T + t) * NH * hd + h * hd;
+                        const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
+                        float *dq = dqkv + ((size_t)b * T + t) * qkv_dim + h * hd;
+                        size_t kbase = (size_t)b * T * qkv_dim + (NH + kvh) * hd, vbase = kbase + NKV * hd;
+                        float dot = 0;
+                        for (int t2 = 0; t2 <= t; t2++) {
+                            const float *v = qkv + vbase + (size_t)t2 * qkv_dim;
+                            float *dv = dqkv + vbase + (size_t)t2 * qkv_dim, s = 0;
+                            for (int i = 0; i < hd; i++) { s += d[i] * v[i]; dv[i] += a[t2] * d[i]; }
+                            datt[t2] = s;
+                            dot += a[t2] * s;
+                        }
+                        for (int t2 = 0; t2 <= t; t2++) {
+                            float g = a[t2] * (datt[t2] - dot) * scale;
+                            const float *k = qkv + kbase + (size_t)t2 * qkv_dim;
+                            float *dk = dqkv + kbase + (size_t)t2 * qkv_dim;
+                            for (int i = 0; i < hd; i++) { dq[i] += g * k[i]; dk[i] += g * q[i]; }
+                        }
+                    }
+        free(datt);
+    }
+}
+
+// gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+#define GELU_SCALE 0.7978845608028654f
+static void gelu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    }
+}
+
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], u = GELU_SCALE * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+}
+
+// out = a + b. Its backward is the identity into both inputs, so model_backward keeps
+// one dresidual buffer that every block adds into, rather than calling a function.
+static void residual_forward(float *out, const float *a, const float *b, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+// The output head over the response positions only (prompt positions carry no loss,
+// so their logits are never formed): logp_r = logits_r[target_r] - logsumexp(logits_r).
+// The (R, V) logits buffer is the only vocabulary-sized buffer; backward turns it into
+// dlogits in place: dlogits = dlogp * (onehot(target) - softmax).
+static void logprob_forward(float *logp, float *lse, const float *logits, const int *targets, int R, int V) {
+    #pragma omp parallel for
+    for (int r = 0; r < R; r++) {
+        const float *z = logits + (size_t)r * V;
+        float maxval = -INFINITY;
+        for (int v = 0; v < V; v++) if (z[v] > maxval) maxval = z[v];
+        float sum = 0;
+        for (int v = 0; v < V; v++) sum += expf(z[v] - maxval);
+        lse[r] = maxval + logf(sum);
+        logp[r] = z[targets[r]] - lse[r];
+    }
+}
+
+static void logprob_backward(float *logits_to_dlogits, const float *dlogp, const float *lse, const int *targets, int R, int V) {
+    #pragma omp parallel for
+    for (int r = 0; r < R; r++) {
+        float *z = logits_to_dlogits + (size_t)r * V, g = dlogp[r];
+        for (int v = 0; v < V; v++) z[v] = -g * expf(z[v] - lse[r]);
+        z[targets[r]] += g;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the model over a batch: B sequences (chosen and rejected interleaved), right-padded
+// to T tokens; R response positions, each with its sequence and target token.
+
+typedef struct {
+    float *encoded;               // (B, T, C)
+    float *ln1, *ln1_mean, *ln1_rstd;   // (L, B, T, C), (L, B, T) x2
+    float *qkv;                   // (L, B, T, 3C)
+    float *atty;                  // (L, B, T, C)
+    float *att;                   // (L, B, NH, T, T)
+    float *residual2;             // (L, B, T, C)
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fch, *fch_gelu;        // (L, B, T, 4C)
+    float *residual3;             // (L, B, T, C)
+    float *lnf, *lnf_mean, *lnf_rstd; // (B, T, C), (B, T) x2
+    float *hidden;                // (R, C) lnf at the response positions
+    float *logits;                // (R, V) becomes dlogits in backward
+    float *lse, *logp, *dlogp;    // (R)
+} Activations;
+
+// scratch for the backward pass: one layer's worth, reused across layers
+typedef struct {
+    float *dresidual;             // (B, T, C) gradient flowing down the residual stream
+    float *dln, *datty, *dqkv, *dfch, *dfch_gelu, *dhidden, *dres2;
+} BackwardScratch;
+
+typedef struct {
+    Config config;
+    ParameterTensors params, grads;
+    size_t param_sizes[NUM_PARAMETER_TENSORS];
+    size_t num_parameters, num_decay_parameters;
+    float *params_memory, *grads_memory, *m_memory, *v_memory;
+    TensorEntry *entries;
+    int n_entries;
+    // activations are sized for max_B sequences of max_T tokens, pointed per batch
+    int max_B, max_T;
+    float *acts_memory, *scratch_memory;
+    Activations acts;
+    BackwardScratch scratch;
+    int B, T, R;                  // the current batch
+    int *tokens;                  // (B, T)
+    int *resp_row, *resp_seq, *resp_target; // (R): row b*T+t, sequence b, token at t+1
+} Model;
+
+static void build_tensor_entries(Model *m) {
+    const Config *c = &m->config;
+    int C = c->channels, H = c->hidden, L = c->n_layer;
+    m->entries = xcalloc(2 + 12 * L + 2, sizeof(TensorEntry));
+    ParameterTensors *p = &m->params;
+    TensorEntry *e = m->entries;
+    #define ENTRY(ptr, rows_, cols_, tr, ...) do { snprintf(e->name, sizeof e->name, __VA_ARGS__); \
+        e->offset = (size_t)((ptr) - m->params_memory); e->rows = rows_; e->cols = cols_; e->hf_transposed = tr; e++; } while (0)
+    ENTRY(p->wte, c->vocab_size, C, 0, "transformer.wte.weight");
+    ENTRY(p->wpe, c->max_seq_len, C, 0, "transformer.wpe.weight");
+    for (int l = 0; l < L; l++) {
+        ENTRY(p->ln1w + l * C, C, 0, 0, "transformer.h.%d.ln_1.weight", l);
+        ENTRY(p->ln1b + l * C, C, 0, 0, "transformer.h.%d.ln_1.bias", l);
+        ENTRY(p->qkvw + (size_t)l * 3 * C * C, 3 * C, C, 1, "transformer.h.%d.attn.c_attn.weight", l);
+        ENTRY(p->qkvb + l * 3 * C, 3 * C, 0, 0, "transformer.h.%d.attn.c_attn.bias", l);
+        ENTRY(p->attprojw + (size_t)l * C * C, C, C, 1, "transformer.h.%d.attn.c_proj.weight", l);
+        ENTRY(p->attprojb + l * C, C, 0, 0, "transformer.h.%d.attn.c_proj.bias", l);
+        ENTRY(p->ln2w + l * C, C, 0, 0, "transformer.h.%d.ln_2.weight", l);
+        ENTRY(p->ln2b + l * C, C, 0, 0, "transformer.h.%d.ln_2.bias", l);
+        ENTRY(p->fcw + (size_t)l * H * C, H, C, 1, "transformer.h.%d.mlp.c_fc.weight", l);
+        ENTRY(p->fcb + (size_t)l * H, H, 0, 0, "transformer.h.%d.mlp.c_fc.bias", l);
+        ENTRY(p->fcprojw + (size_t)l * C * H, C, H, 1, "transformer.h.%d.mlp.c_proj.weight", l);
+        ENTRY(p->fcprojb + l * C, C, 0, 0, "transformer.h.%d.mlp.c_proj.bias", l);
+    }
+    ENTRY(p->lnfw, C, 0, 0, "transformer.ln_f.weight");
+    ENTRY(p->lnfb, C, 0, 0, "transformer.ln_f.bias");
+    #undef ENTRY
+    m->n_entries = (int)(e - m->entries);
+}
+
+static void model_alloc_parameters(Model *m) {
+    parameter_sizes(&m->config, m->param_sizes, &m->num_decay_parameters);
+    m->num_parameters = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) m->num_parameters += m->param_sizes[i];
+    m->params_memory = xmalloc(m->num_parameters * sizeof(float));
+    point_parameters(&m->params, m->params_memory, m->param_sizes);
+    build_tensor_entries(m);
+}
+
+// names in files may lack the "transformer." prefix; buffers like attn.bias are not parameters
+static const char *strip_prefix(const char *name) {
+    return strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
+}
+
+static void model_load_weights(Model *m, const char *model_dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
+    SafeTensors st;
+    st_open(&st, path);
+    float *tmp = NULL;
+    for (int i = 0; i < m->n_entries; i++) {
+        TensorEntry *e = &m->entries[i];
+        StTensor *t = st_find(&st, e->name);
+        if (!t) t = st_find(&st, strip_prefix(e->name));
+        if (!t) die("%s: tensor %s is missing", path, e->name);
+        int want_ndim = e->cols ? 2 : 1;
+        int64_t r = e->hf_transposed ? e->cols : e->rows, c = e->hf_transposed ? e->rows : e->cols;
+        if (t->ndim != want_ndim || t->shape[0] != r || (want_ndim == 2 && t->shape[1] != c))
+            die("%s: tensor %s has shape [%lld%s%lld], expected [%lld%s%lld]", path, t->name,
+                (long long)t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL,
+                (long long)r, want_ndim > 1 ? ", " : "", want_ndim > 1 ? (long long)c : 0LL);
+        float *dst = m->params_memory + e->offset;
+        if (!e->hf_transposed) { st_read_f32(&st, t, dst); continue; }
+        tmp = realloc(tmp, (size_t)e->rows * e->cols * sizeof(float));
+        st_read_f32(&st, t, tmp);
+        for (int a = 0; a < e->cols; a++)      // file [in][out] -> ours [out][in]
+            for (int b = 0; b < e->rows; b++) dst[(size_t)b * e->cols + a] = tmp[(size_t)a * e->rows + b];
+    }
+    int unknown = 0;
+    for (int i = 0; i < st.n_tensors; i++) {
+        const char *n = strip_prefix(st.tensors[i].name);
+        size_t len = strlen(n);
+        if (!strcmp(n, "lm_head.weight") || (len > 9 && !strcmp(n + len - 9, ".attn.bias")) ||
+            (len > 16 && !strcmp(n + len - 16, ".attn.masked_bias"))) continue;
+        int found = 0;
+        for (int j = 0; j < m->n_entries && !found; j++) found = !strcmp(strip_prefix(m->entries[j].name), n);
+        if (!found && unknown++ < 3) fprintf(stderr, "repo: warning: %s: ignoring unexpected tensor %s\n", path, st.tensors[i].name);
+    }
+    free(tmp);
+    st_close(&st);
+}
+
+// writes `memory` (parameters or gradients, same layout) under the model's tensor names
+static void model_write_tensors(const Model *m, const float *memory, const char *path) {
+    StOut *outs = xcalloc(m->n_entries, sizeof(StOut));
+    float **transposed = xcalloc(m->n_entries, sizeof(float *));
+    for (int i = 0; i < m->n_entries; i++) {
+        const TensorEntry *e = &m->entries[i];
+        const float *src = memory + e->offset;
+        outs[i].name = e->name;
+        outs[i].ndim = e->cols ? 2 : 1;
+        outs[i].shape[0] = e->hf_transposed ? e->cols : e->rows;
+        outs[i].shape[1] = e->hf_transposed ? e->rows : e->cols;
+        outs[i].data = src;
+        if (e->hf_transposed) {
+            float *t = transposed[i] = xmalloc((size_t)e->rows * e->cols * sizeof(float));
+            for (int a = 0; a < e->rows; a++)
+                for (int b = 0; b < e->cols; b++) t[(size_t)b * e->rows + a] = src[(size_t)a * e->cols + b];
+            outs[i].data = t;
+        }
+    }
+    st_write(path, outs, m->n_entries);
+    for (int i = 0; i < m->n_entries; i++) free(transposed[i]);
+    free(transposed); free(outs);
+}
+
+// a directory Hugging Face loads: config.json (copied), model.safetensors, tokenizer files
+static void model_save(const Model *m, const char *src_dir, const char *out_dir) {
+    make_dir(out_dir);
+    char src[4096], dst[4096];
+    snprintf(dst, sizeof dst, "%s/model.safetensors", out_dir);
+    model_write_tensors(m, m->params_memory, dst);
+    const char *copied[] = {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                            "special_tokens_map.json", "vocab.json", "merges.txt"};
+    for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) {
+        snprintf(src, sizeof src, "%s/%s", src_dir, copied[i]);
+        snprintf(dst, sizeof dst, "%s/%s", out_dir, copied[i]);
+        if (file_exists(src) && strcmp(src, dst) != 0) copy_file_atomic(src, dst);
+    }
+}
+
+static void model_load(Model *m, const char *model_dir) {
+    memset(m, 0, sizeof *m);
+    m->config = config_from_file(model_dir);
+    model_alloc_parameters(m);
+    model_load_weights(m, model_dir);
+}
+
+// activations for up to max_B sequences of max_T tokens (all positions may be response positions)
+static size_t activation_floats(const Config *c, int B, int T, int R) {
+    size_t L = c->n_layer, C = c->channels, H = c->hidden, NH = c->n_head, BT = (size_t)B * T;
+    size_t qkv = (size_t)(c->n_head + 2 * c->n_kv_head) * c->head_dim;
+    return BT * C + L * BT * (5 * C + 4 + qkv + 2 * H) + L * B * NH * (size_t)T * T + BT * (C + 2)
+         + (size_t)R * (C + c->vocab_size + 3);
+}
+
+static void point_activations(Model *m, int B, int T, int R) {
+    const Config *c = &m->config;
+    size_t L = c->n_layer, C = c->channels, H = c->hidden, NH = c->n_head, BT = (size_t)B * T;
+    size_t qkv = (size_t)(c->n_head + 2 * c->n_kv_head) * c->head_dim;
+    Activations *a = &m->acts;
+    float *p = m->acts_memory;
+    #define TAKE(field, n) do { a->field = p; p += (n); } while (0)
+    TAKE(encoded, BT * C);
+    TAKE(ln1, L * BT * C); TAKE(ln1_mean, L * BT); TAKE(ln1_rstd, L * BT);
+    TAKE(qkv, L * BT * qkv); TAKE(atty, L * BT * C); TAKE(att, L * B * NH * T * T);
+    TAKE(residual2, L * BT * C);
+    TAKE(ln2, L * BT * C); TAKE(ln2_mean, L * BT); TAKE(ln2_rstd, L * BT);
+    TAKE(fch, L * BT * H); TAKE(fch_gelu, L * BT * H); TAKE(residual3, L * BT * C);
+    TAKE(lnf, BT * C); TAKE(lnf_mean, BT); TAKE(lnf_rstd, BT);
+    TAKE(hidden, (size_t)R * C); TAKE(logits, (size_t)R * c->vocab_size);
+    TAKE(lse, R); TAKE(logp, R); TAKE(dlogp, R);
+    #undef TAKE
+    BackwardScratch *s = &m->scratch;
+    p = m->scratch_memory;
+    s->dresidual = p; p += BT * C;
+    s->dln = p; p += BT * C;
+    s->datty = p; p += BT * C;
+    s->dres2 = p; p += BT * C;
+    s->dqkv = p; p += BT * qkv;
+    s->dfch = p; p += BT * H;
+    s->dfch_gelu = p; p += BT * H;
+    s->dhidden = p; p += (size_t)R * C;
+}
+
+static void model_alloc_batch(Model *m, int max_B, int max_T) {
+    const Config *c = &m->config;
+    size_t BT = (size_t)max_B * max_T;
+    size_t qkv = (size_t)(c->n_head + 2 * c->n_kv_head) * c->head_dim;
+    m->max_B = max_B; m->max_T = max_T;
+    m->acts_memory = xmalloc(activation_floats(c, max_B, max_T, (int)BT) * sizeof(float));
+    m->scratch_memory = xmalloc((BT * (4 * c->channels + qkv + 2 * c->hidden) + BT * c->channels) * sizeof(float));
+    m->tokens = xmalloc(BT * sizeof(int));
+    m->resp_row = xmalloc(BT * sizeof(int));
+    m->resp_seq = xmalloc(BT * sizeof(int));
+    m->resp_target = xmalloc(BT * sizeof(int));
+}
+
+static void model_alloc_training(Model *m) {
+    m->grads_memory = xcalloc(m->num_parameters, sizeof(float));
+    m->m_memory = xcalloc(m->num_parameters, sizeof(float));
+    m->v_memory = xcalloc(m->num_parameters, sizeof(float));
+    point_parameters(&m->grads, m->grads_memory, m->param_sizes);
+}
+
+// forward over the current batch (m->tokens, m->resp_*): fills acts.logp for each response position
+static void model_forward(Model *m) {
+    const Config *c = &m->config;
+    int B = m->B, T = m->T, R = m->R, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
+    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd;
+    point_activations(m, B, T, R);
+    ParameterTensors *p = &m->params;
+    Activations *a = &m->acts;
+    encoder_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, C);
+    for (int l = 0; l < c->n_layer; l++) {
+        const float *x = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
+        float *ln1 = a->ln1 + (size_t)l * N * C, *qkv = a->qkv + (size_t)l * N * qkv_dim;
+        float *atty = a->atty + (size_t)l * N * C, *att = a->att + (size_t)l * B * NH * T * T;
+        float *res2 = a->residual2 + (size_t)l * N * C, *ln2 = a->ln2 + (size_t)l * N * C;
+        float *fch = a->fch + (size_t)l * N * H, *fchg = a->fch_gelu + (size_t)l * N * H;
+        float *res3 = a->residual3 + (size_t)l * N * C;
+        layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, x, p->ln1w + l * C, p->ln1b + l * C, N, C, c->norm_eps);
+        matmul_forward(qkv, ln1, p->qkvw + (size_t)l * qkv_dim * C, p->qkvb + l * qkv_dim, N, C, qkv_dim);
+        attention_forward(atty, att, qkv, B, T, NH, NKV, hd);
+        matmul_forward(res2, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, N, C, C);
+        residual_forward(res2, x, res2, (size_t)N * C);
+        layernorm_forward(ln2, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2, p->ln2w + l * C, p->ln2b + l * C, N, C, c->norm_eps);
+        matmul_forward(fch, ln2, p->fcw + (size_t)l * H * C, p->fcb + l * H, N, C, H);
+        gelu_forward(fchg, fch, (size_t)N * H);
+        matmul_forward(res3, fchg, p->fcprojw + (size_t)l * C * H, p->fcprojb + l * C, N, H, C);
+        residual_forward(res3, res2, res3, (size_t)N * C);
+    }
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (size_t)(c->n_layer - 1) * N * C,
+                      p->lnfw, p->lnfb, N, C, c->norm_eps);
+    for (int r = 0; r < R; r++) memcpy(a->hidden + (size_t)r * C, a->lnf + (size_t)m->resp_row[r] * C, C * sizeof(float));
+    matmul_forward(a->logits, a->hidden, p->wte, NULL, R, C, c->vocab_size);
+    logprob_forward(a->logp, a->lse, a->logits, m->resp_target, R, c->vocab_size);
+}
+
+// backward from acts.dlogp (dLoss/dlogp per response position); accumulates into grads
+static void model_backward(Model *m) {
+    const Config *c = &m->config;
+    int B = m->B, T = m->T, R = m->R, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
+    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd;
+    ParameterTensors *p = &m->params, *g = &m->grads;
+    Activations *a = &m->acts;
+    BackwardScratch *s = &m->scratch;
+    logprob_backward(a->logits, a->dlogp, a->lse, m->resp_target, R, c->vocab_size);
+    memset(s->dhidden, 0, (size_t)R * C * sizeof(float));
+    matmul_backward(s->dhidden, g->wte, NULL, a->logits, a->hidden, p->wte, R, C, c->vocab_size);
+    memset(s->dln, 0, (size_t)N * C * sizeof(float));
+    for (int r = 0; r < R; r++) {
+        float *d = s->dln + (size_t)m->resp_row[r] * C;
+        for (int i = 0; i < C; i++) d[i] += s->dhidden[(size_t)r * C + i];
+    }
+    memset(s->dresidual, 0, (size_t)N * C * sizeof(float));
+    layernorm_backward(s->dresidual, g->lnfw, g->lnfb, s->dln, a->residual3 + (size_t)(c->n_layer - 1) * N * C,
+                       p->lnfw, a->lnf_mean, a->lnf_rstd, N, C);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        const float *x = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
+        float *ln1 = a->ln1 + (size_t)l * N * C, *qkv = a->qkv + (size_t)l * N * qkv_dim;
+        float *atty = a->atty + (size_t)l * N * C, *att = a->att + (size_t)l * B * NH * T * T;
+        float *res2 = a->residual2 + (size_t)l * N * C, *ln2 = a->ln2 + (size_t)l * N * C;
+        float *fch = a->fch + (size_t)l * N * H, *fchg = a->fch_gelu + (size_t)l * N * H;
+        // dresidual holds dLoss/d residual3[l]; it flows unchanged into residual2 and x (residual adds)
+        memset(s->dfch_gelu, 0, (size_t)N * H * sizeof(float));
+        matmul_backward(s->dfch_gelu, g->fcprojw + (size_t)l * C * H, g->fcprojb + l * C, s->dresidual, fchg,
+                        p->fcprojw + (size_t)l * C * H, N, H, C);
+        memset(s->dfch, 0, (size_t)N * H * sizeof(float));
+        gelu_backward(s->dfch, fch, s->dfch_gelu, (size_t)N * H);
+        memset(s->dln, 0, (size_t)N * C * sizeof(float));
+        matmul_backward(s->dln, g->fcw + (size_t)l * H * C, g->fcb + l * H, s->dfch, ln2, p->fcw + (size_t)l * H * C, N, C, H);
+        layernorm_backward(s->dresidual, g->ln2w + l * C, g->ln2b + l * C, s->dln, res2, p->ln2w + l * C,
+                           a->ln2_mean + l * N, a->ln2_rstd + l * N, N, C);
+        memset(s->datty, 0, (size_t)N * C * sizeof(float));
+        matmul_backward(s->datty, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, s->dresidual, atty,
+                        p->attprojw + (size_t)l * C * C, N, C, C);
+        memset(s->dqkv, 0, (size_t)N * qkv_dim * sizeof(float));
+        attention_backward(s->dqkv, s->datty, qkv, att, B, T, NH, NKV, hd);
+        memset(s->dln, 0, (size_t)N * C * sizeof(float));
+        matmul_backward(s->dln, g->qkvw + (size_t)l * qkv_dim * C, g->qkvb + l * qkv_dim, s->dqkv, ln1,
+                        p->qkvw + (size_t)l * qkv_dim * C, N, C, qkv_dim);
+        layernorm_backward(s->dresidual, g->ln1w + l * C, g->ln1b + l * C, s->dln, x, p->ln1w + l * C,
+                           a->ln1_mean + l * N, a->ln1_rstd + l * N, N, C);
+    }
+    encoder_backward(g->wte, g->wpe, s->dresidual, m->tokens, B, T, C);
+}
+
+// ----------------------------------------------------------------------------
+// batches of pairs: sequence 2i is prompt+chosen, 2i+1 is prompt+rejected.
+// Position t predicts token t+1, so the response tokens y_1..y_n of a sequence with
+// a prompt of P tokens are predicted at positions P-1 .. P+n-2.
+
+static int pair_seq_len(const Pair *p, int rejected) { return p->n_prompt + (rejected ? p->n_rejected : p->n_chosen); }
+
+static void model_set_batch(Model *m, Pair *const *pairs, int n_pairs) {
+    int T = 0;
+    for (int i = 0; i < n_pairs; i++)
+        for (int k = 0; k < 2; k++) if (pair_seq_len(pairs[i], k) > T) T = pair_seq_len(pairs[i], k);
+    m->B = 2 * n_pairs; m->T = T; m->R = 0;
+    for (int i = 0; i < n_pairs; i++)
+        for (int k = 0; k < 2; k++) {
+            const Pair *p = pairs[i];
+            int b = 2 * i + k, n_resp = k ? p->n_rejected : p->n_chosen;
+            const int *resp = k ? p->rejected : p->chosen;
+            int *row = m->tokens + (size_t)b * T;
+            memcpy(row, p->prompt, p->n_prompt * sizeof(int));
+            memcpy(row + p->n_prompt, resp, n_resp * sizeof(int));
+            for (int t = p->n_prompt + n_resp; t < T; t++) row[t] = 0; // padding: causal attention never looks right
+            for (int j = 0; j < n_resp; j++) {
+                m->resp_row[m->R] = b * T + p->n_prompt - 1 + j;
+                m->resp_seq[m->R] = b;
+                m->resp_target[m->R] = resp[j];
+                m->R++;
+            }
+        }
+}
+
+// summed response log-probs per sequence: seq_logp[b]
+static void sequence_logps(const Model *m, double *seq_logp) {
+    for (int b = 0; b < m->B; b++) seq_logp[b] = 0;
+    for (int r = 0; r < m->R; r++) seq_logp[m->resp_seq[r]] += m->acts.logp[r];
+}
+
+// ----------------------------------------------------------------------------
+// the objective: per-pair statistics in, loss and dLoss/d(summed log-probs) out.
+// s = summed response log-prob, n = response length, l = s/n; r = reference model's s.
+
+typedef struct { double s_c, s_r; int n_c, n_r; double ref_c, ref_r; } PairStats;
+typedef struct { double loss, d_sc, d_sr; } PairLoss;
+typedef struct { double gamma, beta; } LossParams;
+
+static double softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
+static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+
+// RePO: ReLU(gamma - M). Pairs with M >= gamma are filtered: zero loss, zero gradient.
+static PairLoss loss_repo(PairStats p, LossParams h) {
+    double M = p.s_c / p.n_c - p.s_r / p.n_r;
+    if (M >= h.gamma) return (PairLoss){0, 0, 0};
+    return (PairLoss){h.gamma - M, -1.0 / p.n_c, 1.0 / p.n_r};
+}
+
+// SimPO: -log sigmoid(beta (M - gamma)); dL/dM = -beta sigmoid(-beta (M - gamma))
+static PairLoss loss_simpo(PairStats p, LossParams h) {
+    double M = p.s_c / p.n_c - p.s_r / p.n_r, z = h.beta * (M - h.gamma), dM = -h.beta * sigmoid(-z);
+    return (PairLoss){softplus(-z), dM / p.n_c, -dM / p.n_r};
+}
+
+// DPO: -log sigmoid(beta [(s_c - r_c) - (s_r - r_r)]), summed log-probs against the frozen initial model
+static PairLoss loss_dpo(PairStats p, LossParams h) {
+    double z = h.beta * ((p.s_c - p.ref_c) - (p.s_r - p.ref_r)), dz = -h.beta * sigmoid(-z);
+    return (PairLoss){softplus(-z), dz, -dz};
+}
+
+// IPO: ((s_c - r_c)/n_c - (s_r - r_r)/n_r - 1/(2 beta))^2
+static PairLoss loss_ipo(PairStats p, LossParams h) {
+    double u = (p.s_c - p.ref_c) / p.n_c - (p.s_r - p.ref_r) / p.n_r - 1.0 / (2 * h.beta);
+    return (PairLoss){u * u, 2 * u / p.n_c, -2 * u / p.n_r};
+}
+
+// SFT on the chosen responses: -l_chosen
+static PairLoss loss_sft(PairStats p, LossParams h) {
+    (void)h;
+    return (PairLoss){-p.s_c / p.n_c, -1.0 / p.n_c, 0};
+}
+
+enum { USES_GAMMA = 1, USES_BETA = 2, NEEDS_REFERENCE = 4 };
+typedef struct {
+    const char *name;
+    PairLoss (*fn)(PairStats, LossParams);
+    int flags;
+    double default_beta;
+    const char *formula;
+} LossKind;
+
+static const LossKind LOSSES[] = {
+    {"repo",  loss_repo,  USES_GAMMA,                    0,   "ReLU(gamma - M)"},
+    {"simpo", loss_simpo, USES_GAMMA | USES_BETA,        2.5, "-log sigmoid(beta (M - gamma))"},
+    {"dpo",   loss_dpo,   USES_BETA | NEEDS_REFERENCE,   0.1, "-log sigmoid(beta [(s_c - r_c) - (s_r - r_r)])"},
+    {"ipo",   loss_ipo,   USES_BETA | NEEDS_REFERENCE,   0.1, "((s_c - r_c)/n_c - (s_r - r_r)/n_r - 1/(2 beta))^2"},
+    {"sft",   loss_sft,   0,                             0,   "-l_chosen"},
+};
+#define NUM_LOSSES ((int)(sizeof LOSSES / sizeof *LOSSES))
+
+static const LossKind *find_loss(const char *name) {
+    for (int i = 0; i < NUM_LOSSES; i++) if (!strcmp(LOSSES[i].name, name)) return &LOSSES[i];
+    return NULL;
+}
+
+// ----------------------------------------------------------------------------
+// AdamW as torch.optim.AdamW; weight decay on the 2-D tensors, which lead the buffer
+
+static double global_grad_norm(const Model *m) {
+    double sum = 0;
+    #pragma omp parallel for reduction(+ : sum)
+    for (size_t i = 0; i < m->num_parameters; i++) sum += (double)m->grads_memory[i] * m->grads_memory[i];
+    return sqrt(sum);
+}
+
+static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
+    float bias1 = 1.0f - powf(beta1, (float)t), bias2 = 1.0f - powf(beta2, (float)t);
+    #pragma omp parallel for
+    for (size_t i = 0; i < m->num_parameters; i++) {
+        float g = m->grads_memory[i], wd = i < m->num_decay_parameters ? weight_decay : 0.0f;
+        float mom = m->m_memory[i] = beta1 * m->m_memory[i] + (1.0f - beta1) * g;
+        float vel = m->v_memory[i] = beta2 * m->v_memory[i] + (1.0f - beta2) * g * g;
+        m->params_memory[i] -= lr * (wd * m->params_memory[i] + (mom / bias1) / (sqrtf(vel / bias2) + eps));
+    }
+}
+
+// ----------------------------------------------------------------------------
+// schedules over the run's steps; s counts from 0
+
+typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE } Schedule;
+
+// lr: linear warmup to lr over `warmup` steps, then constant / linear / cosine decay to 0
+static double lr_at(int s, int n_steps, double lr, int warmup, Schedule kind) {
+    if (s < warmup) return lr * (s + 1) / warmup;
+    double p = (double)(s - warmup) / (n_steps - warmup > 1 ? n_steps - warmup : 1);
+    if (kind == SCHED_LINEAR) return lr * (1 - p);
+    if (kind == SCHED_COSINE) return lr * 0.5 * (1 + cos(M_PI * p));
+    return lr;
+}
+
+// gamma: from gamma_start at the first step to gamma_end at the last ("large to small": 1.0 -> 0.2)
+static double gamma_at(int s, int n_steps, double g0, double g1, Schedule kind) {
+    double p = n_steps > 1 ? (double)s / (n_steps - 1) : 0;
+    if (kind == SCHED_LINEAR) return g0 + (g1 - g0) * p;
+    if (kind == SCHED_COSINE) return g1 + (g0 - g1) * 0.5 * (1 + cos(M_PI * p));
+    return g0;
+}
+
+static int is_finite(double x) { // by bit pattern: -ffast-math may assume isfinite() is always true
+    uint64_t bits; memcpy(&bits, &x, 8);
+    return ((bits >> 52) & 0x7ff) != 0x7ff;
+}
+
+// ----------------------------------------------------------------------------
+// command line
+
+typedef struct {
+    const char *model, *data, *out, *log, *save_grads, *loss_name;
+    double gamma, gamma_end, beta, lr, weight_decay, grad_clip;
+    Schedule gamma_schedule, lr_schedule;
+    int warmup_steps, batch_pairs, micro_batch_pairs, steps, epochs, max_len, max_prompt_len, seed, shuffle;
+    int save_every;
+    int given_gamma, given_beta, given_gamma_end, given_gamma_schedule;
+} Options;
+
+static void usage(void) {
+    printf(
+"usage: repo train --model DIR --data FILE --out DIR [options]\n"
+"       repo eval  --model DIR --data FILE [--out FILE.jsonl] [--max-len T] [--max-prompt-len P]\n"
+"\n"
+"train options:\n"
+"  --loss repo|simpo|dpo|ipo|sft   objective (default repo)\n"
+"  --gamma G              target margin gamma, or its start with a schedule (default 0.5)\n"
+"  --gamma-end G          gamma at the last step (default: --gamma)\n"
+"  --gamma-schedule S     constant|linear|cosine from --gamma to --gamma-end (default constant)\n"
+"  --beta B               SimPO/DPO/IPO beta (defaults 2.5 / 0.1 / 0.1)\n"
+"  --lr LR                peak learning rate (default 1e-6)\n"
+"  --lr-schedule S        constant|linear|cosine after warmup (default cosine)\n"
+"  --warmup-steps N       linear warmup steps (default 10%% of the steps)\n"
+"  --weight-decay W       AdamW decoupled weight decay on 2-D tensors (default 0)\n"
+"  --grad-clip C          clip the global gradient norm to C, 0 disables (default 1.0)\n"
+"  --batch-pairs B        pairs per optimizer step (default 8)\n"
+"  --micro-batch-pairs m  pairs per forward/backward, gradients accumulated (default B)\n"
+"  --steps N | --epochs E length of the run (default 1 epoch)\n"
+"  --max-len T            longest sequence, prompt + response (default min(512, n_positions))\n"
+"  --max-prompt-len P     prompt tokens kept when a pair is too long (default T/2)\n"
+"  --seed S               shuffling seed (default 42)\n"
+"  --no-shuffle           batches in file order\n"
+"  --log FILE             append one JSON object per step\n"
+"  --save-grads FILE      write the first step's raw gradients as safetensors\n"
+"  --save-every N         also write --out every N steps\n"
+"  --threads N            OpenMP threads\n");
+}
+
+static Schedule parse_schedule(const char *flag, const char *v) {
+    if (!strcmp(v, "constant")) return SCHED_CONSTANT;
+    if (!strcmp(v, "linear")) return SCHED_LINEAR;
+    if (!strcmp(v, "cosine")) return SCHED_COSINE;
+    die("%s: unknown schedule \"%s\" (constant, linear, cosine)", flag, v);
+}
+
+static double parse_num(const char *flag, const char *v) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !is_finite(x)) die("%s: \"%s\" is not a number", flag, v);
+    return x;
+}
+
+static int parse_int(const char *flag, const char *v) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < -2147483647L || x > 2147483647L) die("%s: \"%s\" is not an integer", flag, v);
+    return (int)x;
+}
+
+static Options parse_options(int argc, char **argv) {
+    Options o = {0};
+    o.loss_name = "repo"; o.gamma = 0.5; o.lr = 1e-6; o.lr_schedule = SCHED_COSINE; o.warmup_steps = -1;
+    o.grad_clip = 1.0; o.batch_pairs = 8; o.seed = 42; o.shuffle = 1; o.max_len = -1; o.max_prompt_len = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--no-shuffle")) { o.shuffle = 0; continue; }
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) { usage(); exit(0); }
+        if (i + 1 >= argc) die("%s needs a value (see --help)", f);
+        const char *v = argv[++i];
+        if (!strcmp(f, "--model")) o.model = v;
+        else if (!strcmp(f, "--data")) o.data = v;
+        else if (!strcmp(f, "--out")) o.out = v;
+        else if (!strcmp(f, "--log")) o.log = v;
+        else if (!strcmp(f, "--save-grads")) o.save_grads = v;
+        else if (!strcmp(f, "--loss")) o.loss_name = v;
+        else if (!strcmp(f, "--gamma")) { o.gamma = parse_num(f, v); o.given_gamma = 1; }
+        else if (!strcmp(f, "--gamma-end")) { o.gamma_end = parse_num(f, v); o.given_gamma_end = 1; }
+        else if (!strcmp(f, "--gamma-schedule")) { o.gamma_schedule = parse_schedule(f, v); o.given_gamma_schedule = 1; }
+        else if (!strcmp(f, "--beta")) { o.beta = parse_num(f, v); o.given_beta = 1; }
+        else if (!strcmp(f, "--lr")) o.lr = parse_num(f, v);
+        else if (!strcmp(f, "--lr-schedule")) o.lr_schedule = parse_schedule(f, v);
+        else if (!strcmp(f, "--warmup-steps")) o.warmup_steps = parse_int(f, v);
+        else if (!strcmp(f, "--weight-decay")) o.weight_decay = parse_num(f, v);
+        else if (!strcmp(f, "--grad-clip")) o.grad_clip = parse_num(f, v);
+        else if (!strcmp(f, "--batch-pairs")) o.batch_pairs = parse_int(f, v);
+        else if (!strcmp(f, "--micro-batch-pairs")) o.micro_batch_pairs = parse_int(f, v);
+        else if (!strcmp(f, "--steps")) o.steps = parse_int(f, v);
+        else if (!strcmp(f, "--epochs")) o.epochs = parse_int(f, v);
+        else if (!strcmp(f, "--max-len")) o.max_len = parse_int(f, v);
+        else if (!strcmp(f, "--max-prompt-len")) o.max_prompt_len = parse_int(f, v);
+        else if (!strcmp(f, "--seed")) o.seed = parse_int(f, v);
+        else if (!strcmp(f, "--save-every")) o.save_every = parse_int(f, v);
+        else if (!strcmp(f, "--threads")) {
+#ifdef _OPENMP
+            omp_set_num_threads(parse_int(f, v));
+#endif
+        } else die("unknown option %s (see --help)", f);
+    }
+    return o;
+}
+
+// ----------------------------------------------------------------------------
+// shared by train and eval: load model and data, fit the data to the context
+
+typedef struct { Model model; PairSet data; int max_len; } Setup;
+
+static void setup(Setup *s, Options *o, int micro_pairs) {
+    if (!o->model) die("--model DIR is required");
+    if (!o->data) die("--data FILE is required");
+    model_load(&s->model, o->model);
+    const Config *c = &s->model.config;
+    int max_len = o->max_len > 0 ? o->max_len : (c->max_seq_len < 512 ? c->max_seq_len : 512);
+    if (max_len > c->max_seq_len) die("--max-len %d exceeds the model's %d positions", max_len, c->max_seq_len);
+    if (max_len < 2) die("--max-len must be at least 2");
+    int max_prompt = o->max_prompt_len > 0 ? o->max_prompt_len : max_len / 2;
+    if (max_prompt >= max_len) die("--max-prompt-len %d must be smaller than --max-len %d", max_prompt, max_len);
+    pairs_load_jsonl(&s->data, o->data, c->vocab_size);
+    int cut = pairs_truncate(&s->data, max_len, max_prompt);
+    if (cut) printf("truncated %d of %d pairs to --max-len %d (prompt kept to its last %d tokens, responses cut at the end)\n",
+                    cut, s->data.n_pairs, max_len, max_prompt);
+    int longest = 0;
+    for (int i = 0; i < s->data.n_pairs; i++)
+        for (int k = 0; k < 2; k++) if (pair_seq_len(&s->data.pairs[i], k) > longest) longest = pair_seq_len(&s->data.pairs[i], k);
+    s->max_len = longest;
+    model_alloc_batch(&s->model, 2 * micro_pairs, longest);
+}
+
+// forward over pairs[0..n) in micro-batches; fills summed log-probs per pair (chosen, rejected)
+static void score_pairs(Model *m, Pair *pairs, int n, int micro, double *s_c, double *s_r) {
+    Pair **batch = xmalloc(micro * sizeof(Pair *));
+    double *seq = xmalloc(2 * micro * sizeof(double));
+    for (int i0 = 0; i0 < n; i0 += micro) {
+        int k = n - i0 < micro ? n - i0 : micro;
+        for (int i = 0; i < k; i++) batch[i] = &pairs[i0 + i];
+        model_set_batch(m, batch, k);
+        model_forward(m);
+        sequence_logps(m, seq);
+        for (int i = 0; i < k; i++) { s_c[i0 + i] = seq[2 * i]; s_r[i0 + i] = seq[2 * i + 1]; }
+    }
+    free(batch); free(seq);
+}
+
+// ----------------------------------------------------------------------------
+// training
+
+typedef struct { uint64_t state; } Rng;
+static uint64_t rng_next(Rng *r) { // xorshift64*
+    r->state ^= r->state >> 12; r->state ^= r->state << 25; r->state ^= r->state >> 27;
+    return r->state * 2685821657736338717ULL;
+}
+static void shuffle(int *a, int n, Rng *r) {
+    for (int i = n - 1; i > 0; i--) { int j = (int)(rng_next(r) % (uint64_t)(i + 1)); int t = a[i]; a[i] = a[j]; a[j] = t; }
+}
+
+static double now_seconds(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + ts.tv_nsec * 1e-9; }
+
+static int train(int argc, char **argv) {
+    Options o = parse_options(argc, argv);
+    const LossKind *loss = find_loss(o.loss_name);
+    if (!loss) die("--loss: unknown loss \"%s\" (repo, simpo, dpo, ipo, sft)", o.loss_name);
+    if (!o.out) die("--out DIR is required");
+    // a flag the loss does not read would silently do nothing: refuse it
+    if ((o.given_gamma || o.given_gamma_end || o.given_gamma_schedule) && !(loss->flags & USES_GAMMA))
+        die("--loss %s does not use gamma; drop --gamma/--gamma-end/--gamma-schedule", loss->name);
+    if (o.given_beta && !(loss->flags & USES_BETA)) die("--loss %s does not use beta; drop --beta", loss->name);
+    if (!o.given_beta) o.beta = loss->default_beta;
+    if ((loss->flags & USES_BETA) && !(o.beta > 0)) die("--beta must be positive");
+    if (!o.given_gamma_end) o.gamma_end = o.gamma;
+    if (o.given_gamma_end && !o.given_gamma_schedule && o.gamma_end != o.gamma) o.gamma_schedule = SCHED_LINEAR;
+    if (o.batch_pairs < 1) die("--batch-pairs must be at least 1");
+    if (o.micro_batch_pairs <= 0 || o.micro_batch_pairs > o.batch_pairs) o.micro_batch_pairs = o.batch_pairs;
+    if (o.steps < 0 || o.epochs < 0) die("--steps and --epochs must not be negative");
+    if (o.steps && o.epochs) die("give --steps or --epochs, not both");
+    if (o.lr < 0 || o.weight_decay < 0 || o.grad_clip < 0) die("--lr, --weight-decay and --grad-clip must not be negative");
+
+    Setup s;
+    setup(&s, &o, o.micro_batch_pairs);
+    Model *m = &s.model;
+    model_alloc_training(m);
+    PairSet *data = &s.data;
+    int n_pairs = data->n_pairs, steps_per_epoch = (n_pairs + o.batch_pairs - 1) / o.batch_pairs;
+    int n_steps = o.steps ? o.steps : steps_per_epoch * (o.epochs ? o.epochs : 1);
+    int warmup = o.warmup_steps >= 0 ? o.warmup_steps : n_steps / 10;
+
+    // reference-based losses compare against the frozen initial model, scored once up front
+    double *ref_c = xcalloc(n_pairs, sizeof(double)), *ref_r = xcalloc(n_pairs, sizeof(double));
+    if (loss->flags & NEEDS_REFERENCE) {
+        printf("scoring %d pairs with the frozen reference model...\n", n_pairs);
+        score_pairs(m, data->pairs, n_pairs, o.micro_batch_pairs, ref_c, ref_r);
+    }
+    printf("model: %d layers, %d channels, %d heads, vocab %d, %.2fM parameters\n", m->config.n_layer,
+           m->config.channels, m->config.n_head, m->config.vocab_size, m->num_parameters / 1e6);
+    printf("data: %d pairs, longest sequence %d tokens; %d steps of %d pairs (micro-batches of %d)\n",
+           n_pairs, s.max_len, n_steps, o.batch_pairs, o.micro_batch_pairs);
+    printf("loss: %s = %s", loss->name, loss->formula);
+    if (loss->flags & USES_GAMMA) printf(", gamma %g -> %g", o.gamma, o.gamma_end);
+    if (loss->flags & USES_BETA) printf(", beta %g", o.beta);
+    printf("; lr %g, warmup %d\n", o.lr, warmup);
+
+    FILE *log = NULL;
+    if (o.log && !(log = fopen(o.log, "a"))) die("%s: cannot open log", o.log);
+    int *order = xmalloc(n_pairs * sizeof(int));
+    for (int i = 0; i < n_pairs; i++) order[i] = i;
+    Rng rng = {(uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1};
+    int cursor = n_pairs; // start a new epoch at the first step
+    Pair **batch = xmalloc(o.batch_pairs * sizeof(Pair *));
+    int *batch_idx = xmalloc(o.batch_pairs * sizeof(int));
+    double *seq = xmalloc(2 * o.micro_batch_pairs * sizeof(double));
+    double *margins = xmalloc(o.batch_pairs * sizeof(double));
+
+    for (int step = 0; step < n_steps; step++) {
+        double t0 = now_seconds();
+        double lr = lr_at(step, n_steps, o.lr, warmup, o.lr_schedule);
+        LossParams hp = {gamma_at(step, n_steps, o.gamma, o.gamma_end, o.gamma_schedule), o.beta};
+        int B = 0;
+        while (B < o.batch_pairs) { // a batch never spans epochs: the last one of an epoch may be short
+            if (cursor == n_pairs) {
+                if (B > 0) break;
+                cursor = 0;
+                if (o.shuffle) shuffle(order, n_pairs, &rng);
+            }
+            batch_idx[B] = order[cursor++];
+            batch[B] = &data->pairs[batch_idx[B]];
+            B++;
+        }
+        memset(m->grads_memory, 0, m->num_parameters * sizeof(float));
+        double loss_sum = 0, lc_sum = 0, lr_sum = 0;
+        int n_tokens = 0;
+        for (int i0 = 0; i0 < B; i0 += o.micro_batch_pairs) {
+            int k = B - i0 < o.micro_batch_pairs ? B - i0 : o.micro_batch_pairs;
+            model_set_batch(m, batch + i0, k);
+            model_forward(m);
+            sequence_logps(m, seq);
+            double d_seq[2 * k];
+            int any = 0;
+            for (int i = 0; i < k; i++) {
+                Pair *p = batch[i0 + i];
+                PairStats st = {seq[2 * i], seq[2 * i + 1], p->n_chosen, p->n_rejected,
+                                ref_c[batch_idx[i0 + i]], ref_r[batch_idx[i0 + i]]};
+                PairLoss pl = loss->fn(st, hp);
+                loss_sum += pl.loss;
+                d_seq[2 * i] = pl.d_sc / B;      // the batch loss is a mean over its pairs
+                d_seq[2 * i + 1] = pl.d_sr / B;
+                any |= pl.d_sc != 0 || pl.d_sr != 0;
+                margins[i0 + i] = st.s_c / st.n_c - st.s_r / st.n_r;
+                lc_sum += st.s_c / st.n_c; lr_sum += st.s_r / st.n_r;
+            }
+            for (int b = 0; b < 2 * k; b++) n_tokens += pair_seq_len(batch[i0 + b / 2], b % 2);
+            if (!any) continue; // every pair filtered: nothing to propagate
+            for (int r = 0; r < m->R; r++) m->acts.dlogp[r] = (float)d_seq[m->resp_seq[r]];
+            model_backward(m);
+        }
+        double batch_loss = loss_sum / B, grad_norm = global_grad_norm(m);
+        if (!is_finite(batch_loss) || !is_finite(grad_norm)) {
+            model_save(m, o.model, o.out);
+            die("step %d: loss %g, gradient norm %g are not finite; stopped before the update. "
+                "%s holds the last good parameters (after step %d)", step + 1, batch_loss, grad_norm, o.out, step);
+        }
+        if (step == 0 && o.save_grads) model_write_tensors(m, m->grads_memory, o.save_grads);
+        if (o.grad_clip > 0 && grad_norm > o.grad_clip) {
+            float scale = (float)(o.grad_clip / (grad_norm + 1e-6)); // as torch.nn.utils.clip_grad_norm_
+            for (size_t i = 0; i < m->num_parameters; i++) m->grads_memory[i] *= scale;
+        }
+        adamw_update(m, (float)lr, 0.9f, 0.999f, 1e-8f, (float)o.weight_decay, step + 1);
+
+        double mean = 0, var = 0;
+        int acc = 0, filtered = 0;
+        for (int i = 0; i < B; i++) { mean += margins[i]; acc += margins[i] > 0; filtered += margins[i] >= hp.gamma; }
+        mean /= B;
+        for (int i = 0; i < B; i++) var += (margins[i] - mean) * (margins[i] - mean);
+        double std = sqrt(var / B), dt = now_seconds() - t0;
+        printf("step %4d/%d | loss %.6f | margin %+.4f ±%.4f | acc %.2f | filtered %5.1f%% | gamma %.3f | lr %.2e | |g| %.3e | %.0f tok/s\n",
+               step + 1, n_steps, batch_loss, mean, std, (double)acc / B, 100.0 * filtered / B, hp.gamma, lr, grad_norm, n_tokens / dt);
+        fflush(stdout);
+        if (log) {
+            fprintf(log, "{\"step\": %d, \"loss\": %.9g, \"gamma\": %.9g, \"lr\": %.9g, \"margin_mean\": %.9g, "
+                    "\"margin_std\": %.9g, \"acc\": %.9g, \"filtered_frac\": %.9g, \"chosen_logp\": %.9g, "
+                    "\"rejected_logp\": %.9g, \"grad_norm\": %.9g, \"tokens_per_s\": %.1f}\n",
+                    step + 1, batch_loss, hp.gamma, lr, mean, std, (double)acc / B, (double)filtered / B,
+                    lc_sum / B, lr_sum / B, grad_norm, n_tokens / dt);
+            fflush(log);
+        }
+        if (o.save_every > 0 && (step + 1) % o.save_every == 0 && step + 1 < n_steps) model_save(m, o.model, o.out);
+    }
+    model_save(m, o.model, o.out);
+    printf("saved %s\n", o.out);
+    if (log) fclose(log);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// eval: summed and mean log-probs of each pair under a model
+
+static int eval(int argc, char **argv) {
+    Options o = parse_options(argc, argv);
+    int micro = 4;
+    Setup s;
+    setup(&s, &o, micro);
+    int n = s.data.n_pairs;
+    double *s_c = xmalloc(n * sizeof(double)), *s_r = xmalloc(n * sizeof(double));
+    score_pairs(&s.model, s.data.pairs, n, micro, s_c, s_r);
+    AtomicFile af = {0};
+    if (o.out) af = atomic_open(o.out);
+    double sum_m = 0, sum_c = 0, sum_r = 0;
+    int acc = 0;
+    for (int i = 0; i < n; i++) {
+        Pair *p = &s.data.pairs[i];
+        double lc = s_c[i] / p->n_chosen, lr = s_r[i] / p->n_rejected;
+        sum_m += lc - lr; sum_c += lc; sum_r += lr; acc += lc - lr > 0;
+        if (o.out)
+            fprintf(af.f, "{\"chosen_logp\": %.9g, \"rejected_logp\": %.9g, \"chosen_len\": %d, \"rejected_len\": %d, \"margin\": %.9g}\n",
+                    s_c[i], s_r[i], p->n_chosen, p->n_rejected, lc - lr);
+    }
+    if (o.out) atomic_close(&af);
+    printf("pairs %d | margin_mean %.6f | acc %.4f | chosen_logp %.6f | rejected_logp %.6f\n",
+           n, sum_m / n, (double)acc / n, sum_c / n, sum_r / n);
+    return 0;
+}
+
+#ifndef REPO_NO_MAIN
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(); return argc < 2; }
+    if (!strcmp(argv[1], "train")) return train(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "eval")) return eval(argc - 2, argv + 2);
+    die("unknown command \"%s\" (train, eval; see --help)", argv[1]);
+}
+#endif
