@@ -190,6 +190,62 @@ void st_read_f32(SafeTensors *st, const StTensor *t, float *dst) {
     }
 }
 
+// a model directory's tensors: one file, or the shards of model.safetensors.index.json
+void ts_open(TensorSource *ts, const char *model_dir) {
+    memset(ts, 0, sizeof *ts);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
+    if (file_exists(path)) {
+        ts->files = xcalloc(1, sizeof(SafeTensors));
+        ts->n_files = 1;
+        ts->desc = strdup(path);
+        st_open(&ts->files[0], path);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", model_dir);
+    if (!file_exists(path)) die("%s: neither model.safetensors nor model.safetensors.index.json is there", model_dir);
+    ts->desc = strdup(path);
+    size_t n;
+    char *text = read_whole_file(path, &n);
+    cJSON *root = cJSON_ParseWithLength(text, n);
+    free(text);
+    cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(map)) die("%s: needs a \"weight_map\" object", path);
+    int n_names = cJSON_GetArraySize(map);
+    if (n_names == 0) die("%s: weight_map is empty", path);
+    ts->files = xcalloc(n_names, sizeof(SafeTensors));
+    for (cJSON *e = map->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) die("%s: weight_map[\"%s\"] must be a file name", path, e->string);
+        const char *shard = e->valuestring;
+        if (!*shard || strchr(shard, '/')) die("%s: weight_map[\"%s\"]: \"%s\" is not a file name in %s", path, e->string, shard, model_dir);
+        char spath[4096];
+        snprintf(spath, sizeof spath, "%s/%s", model_dir, shard);
+        int f = 0;
+        while (f < ts->n_files && strcmp(ts->files[f].path, spath)) f++;
+        if (f == ts->n_files) {
+            if (!file_exists(spath)) die("%s: shard %s (holding %s) is missing", path, spath, e->string);
+            st_open(&ts->files[ts->n_files++], spath);
+        }
+        if (!st_find(&ts->files[f], e->string))
+            die("%s: tensor %s is not in %s, where weight_map puts it", path, e->string, spath);
+    }
+    cJSON_Delete(root);
+}
+
+void ts_close(TensorSource *ts) {
+    for (int i = 0; i < ts->n_files; i++) st_close(&ts->files[i]);
+    free(ts->files); free(ts->desc);
+    memset(ts, 0, sizeof *ts);
+}
+
+StTensor *ts_find(TensorSource *ts, const char *name, SafeTensors **file) {
+    for (int i = 0; i < ts->n_files; i++) {
+        StTensor *t = st_find(&ts->files[i], name);
+        if (t) { if (file) *file = &ts->files[i]; return t; }
+    }
+    return NULL;
+}
+
 void st_write(const char *path, const StOut *ts, int n) {
     // header: {"__metadata__":{"format":"pt"},"name":{"dtype":"F32","shape":[...],"data_offsets":[b,e]},...}
     cJSON *root = cJSON_CreateObject();
@@ -373,4 +429,10 @@ int config_bool(JsonConfig *cfg, const char *key, int required, int def) {
     if (!it) return def;
     if (!cJSON_IsBool(it)) die("%s: \"%s\" must be true or false", cfg->path, key);
     return cJSON_IsTrue(it);
+}
+
+const char *config_sub_str(JsonConfig *cfg, const char *obj, const char *key) {
+    cJSON *o = config_item(cfg, obj, 0);
+    cJSON *it = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsString(it) ? it->valuestring : NULL;
 }

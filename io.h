@@ -50,6 +50,17 @@ StTensor *st_find(SafeTensors *st, const char *name); // NULL if absent
 int64_t st_numel(const StTensor *t);
 // convert to float32; dies if the dtype is not F32/F16/BF16
 void st_read_f32(SafeTensors *st, const StTensor *t, float *dst);
+// a tensor source: the tensors of a model directory, from DIR/model.safetensors or, when that is
+// absent, from the shards that DIR/model.safetensors.index.json's weight_map names (every name
+// must sit in the shard the index says). Errors name the file.
+typedef struct {
+    SafeTensors *files;
+    int n_files;
+    char *desc;             // "DIR/model.safetensors" or "DIR/model.safetensors.index.json"
+} TensorSource;
+void ts_open(TensorSource *ts, const char *model_dir); // dies if neither file is there
+void ts_close(TensorSource *ts);
+StTensor *ts_find(TensorSource *ts, const char *name, SafeTensors **file); // NULL if absent
 // writing (F32 only). Atomic: temp file + rename.
 typedef struct { const char *name; const float *data; int ndim; int64_t shape[4]; } StOut;
 void st_write(const char *path, const StOut *tensors, int n);
@@ -87,4 +98,6 @@ long config_int(JsonConfig *cfg, const char *key, int required, long def);
 double config_num(JsonConfig *cfg, const char *key, int required, double def);
 const char *config_str(JsonConfig *cfg, const char *key, int required, const char *def);
 int config_bool(JsonConfig *cfg, const char *key, int required, int def);
+// a string member of an object member ({"rope_scaling": {"type": "linear"}}); NULL when absent
+const char *config_sub_str(JsonConfig *cfg, const char *obj, const char *key);
 #endif

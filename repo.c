@@ -19,6 +19,7 @@ the schedules, the training loop, eval, and main. File formats live in io.c.
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -27,20 +28,68 @@ the schedules, the training loop, eval, and main. File formats live in io.c.
 // ----------------------------------------------------------------------------
 // model configuration
 
-typedef enum { ARCH_GPT2 } Arch;
+// GPT-2: LayerNorm, learned positions, GELU MLP, biases everywhere, tied head.
+// Llama (also Mistral, Qwen2 where the math is the same): RMSNorm, rotary positions (RoPE),
+// grouped-query attention, SwiGLU MLP, biases only where the config says, head tied or not.
+typedef enum { ARCH_GPT2, ARCH_LLAMA } Arch;
 
 typedef struct {
     Arch arch;
     int vocab_size;
-    int max_seq_len;   // positions the model knows (GPT-2's n_positions)
+    int max_seq_len;   // positions the model knows (GPT-2's n_positions, max_position_embeddings)
     int n_layer;
     int n_head;
     int n_kv_head;     // == n_head for GPT-2
     int channels;      // C
-    int head_dim;
-    int hidden;        // MLP width (4C for GPT-2)
+    int head_dim;      // hd; n_head * hd may differ from C in Llama
+    int hidden;        // MLP width (4C for GPT-2, intermediate_size for Llama)
     float norm_eps;
+    float rope_theta;  // Llama: RoPE base
+    int tied;          // output head is the token embedding (always for GPT-2)
+    int qkv_bias, proj_bias, mlp_bias; // which linear layers have biases (all for GPT-2)
+    int sliding_window; // Mistral / Qwen2 attention window, 0 if none: sequences must fit in it
 } Config;
+
+// Llama, Mistral, Qwen2: config keys as Hugging Face's LlamaConfig / MistralConfig / Qwen2Config
+static void llama_config(Config *c, JsonConfig *j, const char *path, const char *type) {
+    c->arch = ARCH_LLAMA;
+    c->vocab_size = (int)config_int(j, "vocab_size", 1, 0);
+    c->channels = (int)config_int(j, "hidden_size", 1, 0);
+    c->hidden = (int)config_int(j, "intermediate_size", 1, 0);
+    c->n_layer = (int)config_int(j, "num_hidden_layers", 1, 0);
+    c->n_head = (int)config_int(j, "num_attention_heads", 1, 0);
+    c->n_kv_head = (int)config_int(j, "num_key_value_heads", 0, c->n_head);
+    c->max_seq_len = (int)config_int(j, "max_position_embeddings", 1, 0);
+    c->norm_eps = (float)config_num(j, "rms_norm_eps", 0, 1e-6);
+    c->rope_theta = (float)config_num(j, "rope_theta", 0, 10000.0);
+    c->tied = config_bool(j, "tie_word_embeddings", 0, 0); // False in all three HF configs
+    const char *act = config_str(j, "hidden_act", 0, "silu");
+    if (strcmp(act, "silu")) die("%s: hidden_act \"%s\" is not supported (silu is)", path, act);
+    if (config_has(j, "rope_scaling")) {
+        const char *kind = config_sub_str(j, "rope_scaling", "rope_type");
+        if (!kind) kind = config_sub_str(j, "rope_scaling", "type");
+        die("%s: rope_scaling \"%s\" is not supported (only null: plain RoPE)", path, kind ? kind : "?");
+    }
+    if (!strcmp(type, "qwen2")) {          // Qwen2: q, k, v biases; no o_proj / MLP biases
+        c->qkv_bias = 1;
+        if (config_bool(j, "use_sliding_window", 0, 0)) c->sliding_window = (int)config_int(j, "sliding_window", 0, 0);
+    } else if (!strcmp(type, "mistral")) { // Mistral: no biases; a sliding window unless null
+        c->sliding_window = (int)config_int(j, "sliding_window", 0, 0);
+    } else {                               // Llama: attention_bias covers q, k, v and o
+        c->qkv_bias = c->proj_bias = config_bool(j, "attention_bias", 0, 0);
+        c->mlp_bias = config_bool(j, "mlp_bias", 0, 0);
+    }
+    if (c->vocab_size <= 0 || c->channels <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->n_kv_head <= 0 ||
+        c->max_seq_len <= 0 || c->hidden <= 0 || c->sliding_window < 0)
+        die("%s: sizes must be positive", path);
+    if (!config_has(j, "head_dim") && c->channels % c->n_head)
+        die("%s: hidden_size %d is not divisible by num_attention_heads %d", path, c->channels, c->n_head);
+    c->head_dim = (int)config_int(j, "head_dim", 0, c->channels / c->n_head);
+    if (c->head_dim <= 0 || c->head_dim % 2) die("%s: head_dim %d must be positive and even (RoPE rotates pairs)", path, c->head_dim);
+    if (c->n_head % c->n_kv_head)
+        die("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_head, c->n_kv_head);
+    if (!(c->rope_theta > 0)) die("%s: rope_theta must be positive", path);
+}
 
 static Config config_from_file(const char *model_dir) {
     char path[4096];
@@ -48,8 +97,14 @@ static Config config_from_file(const char *model_dir) {
     JsonConfig *j = config_load(path);
     Config c = {0};
     const char *type = config_str(j, "model_type", 1, NULL);
-    if (strcmp(type, "gpt2") != 0) die("%s: model_type \"%s\" is not supported (gpt2 is)", path, type);
+    if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2")) {
+        llama_config(&c, j, path, type);
+        config_free(j);
+        return c;
+    }
+    if (strcmp(type, "gpt2") != 0) die("%s: model_type \"%s\" is not supported (gpt2, llama, mistral, qwen2 are)", path, type);
     c.arch = ARCH_GPT2;
+    c.tied = c.qkv_bias = c.proj_bias = c.mlp_bias = 1;
     c.vocab_size = (int)config_int(j, "vocab_size", 1, 0);
     c.channels = (int)config_int(j, "n_embd", 1, 0);
     c.n_layer = (int)config_int(j, "n_layer", 1, 0);
@@ -73,37 +128,53 @@ static Config config_from_file(const char *model_dir) {
 // parameters: one buffer, named pointers into it. 2-D tensors come first so that
 // AdamW's weight decay (2-D tensors only, as usual) is one flat loop with a cut-off.
 
-#define NUM_PARAMETER_TENSORS 16
+// widths derived from the config: the attention output (NH hd; C for GPT-2), the fused qkv rows
+// [q (NH hd) | k (NKV hd) | v (NKV hd)], and the MLP's first layer (GPT-2 c_fc: H; Llama [gate | up]: 2H)
+static int attn_dim(const Config *c) { return c->n_head * c->head_dim; }
+static int qkv_dim(const Config *c) { return (c->n_head + 2 * c->n_kv_head) * c->head_dim; }
+static int fc_dim(const Config *c) { return c->arch == ARCH_LLAMA ? 2 * c->hidden : c->hidden; }
+
+// Tensors an architecture lacks have size 0 (GPT-2: lmhead; Llama: wpe, the norm biases, and the
+// biases its config leaves out). Llama's names: wte embed_tokens, qkvw [q_proj | k_proj | v_proj],
+// attprojw o_proj, fcw [gate_proj | up_proj], fcprojw down_proj, ln1w input_layernorm,
+// ln2w post_attention_layernorm, lnfw model.norm, lmhead lm_head (untied only).
+#define NUM_PARAMETER_TENSORS 17
 typedef struct {
-    float *wte;      // (V, C)    token embedding, also the output head (tied)
+    float *wte;      // (V, C)    token embedding, also the output head when tied
     float *wpe;      // (maxT, C) position embedding
-    float *qkvw;     // (L, 3C, C)
-    float *attprojw; // (L, C, C)
-    float *fcw;      // (L, 4C, C)
-    float *fcprojw;  // (L, C, 4C)
+    float *qkvw;     // (L, (NH + 2 NKV) hd, C)   GPT-2: (L, 3C, C)
+    float *attprojw; // (L, C, NH hd)
+    float *fcw;      // (L, F, C)  F = fc_dim: 4C for GPT-2, 2H for Llama
+    float *fcprojw;  // (L, C, H)
+    float *lmhead;   // (V, C)    untied output head
     // 1-D tensors: no weight decay
     float *ln1w, *ln1b;   // (L, C)
-    float *qkvb;          // (L, 3C)
+    float *qkvb;          // (L, (NH + 2 NKV) hd)
     float *attprojb;      // (L, C)
     float *ln2w, *ln2b;   // (L, C)
-    float *fcb;           // (L, 4C)
+    float *fcb;           // (L, F)
     float *fcprojb;       // (L, C)
     float *lnfw, *lnfb;   // (C)
 } ParameterTensors;
 
 static void parameter_sizes(const Config *c, size_t sizes[NUM_PARAMETER_TENSORS], size_t *n_decay) {
     size_t V = c->vocab_size, C = c->channels, L = c->n_layer, H = c->hidden, T = c->max_seq_len;
-    size_t s[NUM_PARAMETER_TENSORS] = {V * C, T * C, L * 3 * C * C, L * C * C, L * H * C, L * C * H,
-                                       L * C, L * C, L * 3 * C, L * C, L * C, L * C, L * H, L * C, C, C};
+    size_t QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
+    int gpt2 = c->arch == ARCH_GPT2; // LayerNorm biases and learned positions
+    size_t s[NUM_PARAMETER_TENSORS] = {V * C, gpt2 ? T * C : 0, L * QKV * C, L * C * A, L * F * C, L * C * H,
+                                       c->tied ? 0 : V * C,
+                                       L * C, gpt2 ? L * C : 0, c->qkv_bias ? L * QKV : 0, c->proj_bias ? L * C : 0,
+                                       L * C, gpt2 ? L * C : 0, c->mlp_bias ? L * F : 0, c->mlp_bias ? L * C : 0,
+                                       C, gpt2 ? C : 0};
     memcpy(sizes, s, sizeof s);
     *n_decay = 0;
-    for (int i = 0; i < 6; i++) *n_decay += s[i];
+    for (int i = 0; i < 7; i++) *n_decay += s[i];
 }
 
 static void point_parameters(ParameterTensors *p, float *memory, const size_t sizes[NUM_PARAMETER_TENSORS]) {
-    float **ptrs[NUM_PARAMETER_TENSORS] = {&p->wte, &p->wpe, &p->qkvw, &p->attprojw, &p->fcw, &p->fcprojw,
+    float **ptrs[NUM_PARAMETER_TENSORS] = {&p->wte, &p->wpe, &p->qkvw, &p->attprojw, &p->fcw, &p->fcprojw, &p->lmhead,
         &p->ln1w, &p->ln1b, &p->qkvb, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcb, &p->fcprojb, &p->lnfw, &p->lnfb};
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) { *ptrs[i] = memory; memory += sizes[i]; }
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) { *ptrs[i] = sizes[i] ? memory : NULL; memory += sizes[i]; }
 }
 
 // How each Hugging Face tensor maps onto the buffer: name, offset, our shape (out, in),
@@ -123,7 +194,9 @@ typedef struct {
 static void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C) {
     #pragma omp parallel for
     for (int bt = 0; bt < B * T; bt++) {
-        const float *te = wte + (size_t)tokens[bt] * C, *pe = wpe + (size_t)(bt % T) * C;
+        const float *te = wte + (size_t)tokens[bt] * C;
+        if (!wpe) { memcpy(out + (size_t)bt * C, te, C * sizeof(float)); continue; } // Llama: no learned positions
+        const float *pe = wpe + (size_t)(bt % T) * C;
         for (int i = 0; i < C; i++) out[(size_t)bt * C + i] = te[i] + pe[i];
     }
 }
@@ -131,8 +204,10 @@ static void encoder_forward(float *out, const int *tokens, const float *wte, con
 static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T, int C) {
     // serial: many positions may share a token row
     for (int bt = 0; bt < B * T; bt++) {
-        float *dte = dwte + (size_t)tokens[bt] * C, *dpe = dwpe + (size_t)(bt % T) * C;
+        float *dte = dwte + (size_t)tokens[bt] * C;
         const float *d = dout + (size_t)bt * C;
+        if (!dwpe) { for (int i = 0; i < C; i++) dte[i] += d[i]; continue; }
+        float *dpe = dwpe + (size_t)(bt % T) * C;
         for (int i = 0; i < C; i++) { dte[i] += d[i]; dpe[i] += d[i]; }
     }
 }
@@ -322,6 +397,114 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, size
     }
 }
 
+// Llama's layers. RMSNorm as Hugging Face's LlamaRMSNorm (float32 throughout):
+// out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps)
+static void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float ss = 0;
+        for (int i = 0; i < C; i++) ss += x[i] * x[i];
+        float s = 1.0f / sqrtf(ss / C + eps);
+        float *o = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) o[i] = x[i] * s * w[i];
+        rstd[n] = s;
+    }
+}
+
+// dx = rstd * (g - x * rstd^2 * mean(g * x)), g = dout * w; dw = sum over rows of dout * x * rstd
+static void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                             const float *rstd, int N, int C) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * C, *x = inp + (size_t)n * C;
+        float s = rstd[n], mgx = 0;
+        for (int i = 0; i < C; i++) mgx += d[i] * w[i] * x[i];
+        mgx /= C;
+        float *dx = dinp + (size_t)n * C;
+        for (int i = 0; i < C; i++) dx[i] += s * (d[i] * w[i] - x[i] * s * s * mgx);
+    }
+    #pragma omp parallel for
+    for (int i = 0; i < C; i++) {
+        float gw = 0;
+        for (int n = 0; n < N; n++) gw += dout[(size_t)n * C + i] * inp[(size_t)n * C + i] * rstd[n];
+        dw[i] += gw;
+    }
+}
+
+// RoPE tables as Hugging Face's LlamaRotaryEmbedding (in float32): inv_freq_i = theta^(-2i/hd),
+// angle = t * inv_freq_i, for i < hd/2 (emb = cat(freqs, freqs): both halves share an angle)
+static void rope_tables(float *cos_t, float *sin_t, int T, int hd, float theta) {
+    int half = hd / 2;
+    for (int i = 0; i < half; i++) {
+        float inv_freq = 1.0f / (float)pow((double)theta, (double)((float)(2 * i) / (float)hd));
+        for (int t = 0; t < T; t++) {
+            float angle = (float)t * inv_freq;
+            cos_t[(size_t)t * half + i] = (float)cos((double)angle);
+            sin_t[(size_t)t * half + i] = (float)sin((double)angle);
+        }
+    }
+}
+
+// in place on the first n_heads heads of each row (q and k: they lead the qkv rows), position t = row % T:
+// x' = x cos + rotate_half(x) sin, rotate_half(x) = cat(-x[hd/2:], x[:hd/2])
+static void rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int n_heads, int hd, int row_dim) {
+    int half = hd / 2;
+    #pragma omp parallel for
+    for (int bt = 0; bt < B * T; bt++) {
+        const float *cs = cos_t + (size_t)(bt % T) * half, *sn = sin_t + (size_t)(bt % T) * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *x = qkv + (size_t)bt * row_dim + h * hd;
+            for (int i = 0; i < half; i++) {
+                float x1 = x[i], x2 = x[i + half];
+                x[i] = x1 * cs[i] - x2 * sn[i];
+                x[i + half] = x2 * cs[i] + x1 * sn[i];
+            }
+        }
+    }
+}
+
+// the transpose rotation, in place on the gradient: dx1 = d1 cos + d2 sin, dx2 = d2 cos - d1 sin
+static void rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int n_heads, int hd, int row_dim) {
+    int half = hd / 2;
+    #pragma omp parallel for
+    for (int bt = 0; bt < B * T; bt++) {
+        const float *cs = cos_t + (size_t)(bt % T) * half, *sn = sin_t + (size_t)(bt % T) * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *d = dqkv + (size_t)bt * row_dim + h * hd;
+            for (int i = 0; i < half; i++) {
+                float d1 = d[i], d2 = d[i + half];
+                d[i] = d1 * cs[i] + d2 * sn[i];
+                d[i + half] = d2 * cs[i] - d1 * sn[i];
+            }
+        }
+    }
+}
+
+// SwiGLU on rows [gate (H) | up (H)]: out = silu(gate) * up, silu(g) = g sigmoid(g)
+static void swiglu_forward(float *out, const float *inp, int N, int H) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *g = inp + (size_t)n * 2 * H, *u = g + H;
+        float *o = out + (size_t)n * H;
+        for (int i = 0; i < H; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    }
+}
+
+// dgate = dout * up * sig * (1 + g (1 - sig)), dup = dout * silu(g)
+static void swiglu_backward(float *dinp, const float *inp, const float *dout, int N, int H) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *g = inp + (size_t)n * 2 * H, *u = g + H, *d = dout + (size_t)n * H;
+        float *dg = dinp + (size_t)n * 2 * H, *du = dg + H;
+        for (int i = 0; i < H; i++) {
+            float sig = 1.0f / (1.0f + expf(-g[i]));
+            dg[i] += d[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));
+            du[i] += d[i] * g[i] * sig;
+        }
+    }
+}
+
 // out = a + b. Its backward is the identity into both inputs, so model_backward keeps
 // one dresidual buffer that every block adds into, rather than calling a function.
 static void residual_forward(float *out, const float *a, const float *b, size_t n) {
@@ -362,12 +545,12 @@ static void logprob_backward(float *logits_to_dlogits, const float *dlogp, const
 typedef struct {
     float *encoded;               // (B, T, C)
     float *ln1, *ln1_mean, *ln1_rstd;   // (L, B, T, C), (L, B, T) x2
-    float *qkv;                   // (L, B, T, 3C)
-    float *atty;                  // (L, B, T, C)
+    float *qkv;                   // (L, B, T, (NH + 2 NKV) hd): 3C for GPT-2; Llama's q, k after RoPE
+    float *atty;                  // (L, B, T, NH hd)
     float *att;                   // (L, B, NH, T, T)
     float *residual2;             // (L, B, T, C)
     float *ln2, *ln2_mean, *ln2_rstd;
-    float *fch, *fch_gelu;        // (L, B, T, 4C)
+    float *fch, *fch_gelu;        // (L, B, T, F), (L, B, T, H): GPT-2 c_fc and gelu, Llama [gate | up] and swiglu
     float *residual3;             // (L, B, T, C)
     float *lnf, *lnf_mean, *lnf_rstd; // (B, T, C), (B, T) x2
     float *hidden;                // (R, C) lnf at the response positions
@@ -392,6 +575,7 @@ typedef struct {
     // activations are sized for max_B sequences of max_T tokens, pointed per batch
     int max_B, max_T;
     float *acts_memory, *scratch_memory;
+    float *rope_cos, *rope_sin;   // Llama: (max_T, hd/2)
     Activations acts;
     BackwardScratch scratch;
     int B, T, R;                  // the current batch
@@ -402,11 +586,37 @@ typedef struct {
 static void build_tensor_entries(Model *m) {
     const Config *c = &m->config;
     int C = c->channels, H = c->hidden, L = c->n_layer;
-    m->entries = xcalloc(2 + 12 * L + 2, sizeof(TensorEntry));
+    m->entries = xcalloc(2 + 16 * L + 3, sizeof(TensorEntry));
     ParameterTensors *p = &m->params;
     TensorEntry *e = m->entries;
     #define ENTRY(ptr, rows_, cols_, tr, ...) do { snprintf(e->name, sizeof e->name, __VA_ARGS__); \
         e->offset = (size_t)((ptr) - m->params_memory); e->rows = rows_; e->cols = cols_; e->hf_transposed = tr; e++; } while (0)
+    if (c->arch == ARCH_LLAMA) { // names as LlamaForCausalLM saves them; nn.Linear weights are [out, in]
+        int NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim, A = attn_dim(c), QKV = qkv_dim(c);
+        const char *qkv_names[3] = {"q_proj", "k_proj", "v_proj"};
+        int qkv_rows[3] = {NH * hd, NKV * hd, NKV * hd}, qkv_start[3] = {0, NH * hd, (NH + NKV) * hd};
+        ENTRY(p->wte, c->vocab_size, C, 0, "model.embed_tokens.weight");
+        for (int l = 0; l < L; l++) {
+            ENTRY(p->ln1w + l * C, C, 0, 0, "model.layers.%d.input_layernorm.weight", l);
+            for (int k = 0; k < 3; k++) {  // row ranges of the fused qkv weight (and bias)
+                ENTRY(p->qkvw + ((size_t)l * QKV + qkv_start[k]) * C, qkv_rows[k], C, 0, "model.layers.%d.self_attn.%s.weight", l, qkv_names[k]);
+                if (c->qkv_bias) ENTRY(p->qkvb + (size_t)l * QKV + qkv_start[k], qkv_rows[k], 0, 0, "model.layers.%d.self_attn.%s.bias", l, qkv_names[k]);
+            }
+            ENTRY(p->attprojw + (size_t)l * C * A, C, A, 0, "model.layers.%d.self_attn.o_proj.weight", l);
+            if (c->proj_bias) ENTRY(p->attprojb + l * C, C, 0, 0, "model.layers.%d.self_attn.o_proj.bias", l);
+            ENTRY(p->ln2w + l * C, C, 0, 0, "model.layers.%d.post_attention_layernorm.weight", l);
+            ENTRY(p->fcw + (size_t)l * 2 * H * C, H, C, 0, "model.layers.%d.mlp.gate_proj.weight", l);       // rows [0, H)
+            if (c->mlp_bias) ENTRY(p->fcb + (size_t)l * 2 * H, H, 0, 0, "model.layers.%d.mlp.gate_proj.bias", l);
+            ENTRY(p->fcw + ((size_t)l * 2 * H + H) * C, H, C, 0, "model.layers.%d.mlp.up_proj.weight", l);   // rows [H, 2H)
+            if (c->mlp_bias) ENTRY(p->fcb + (size_t)l * 2 * H + H, H, 0, 0, "model.layers.%d.mlp.up_proj.bias", l);
+            ENTRY(p->fcprojw + (size_t)l * C * H, C, H, 0, "model.layers.%d.mlp.down_proj.weight", l);
+            if (c->mlp_bias) ENTRY(p->fcprojb + l * C, C, 0, 0, "model.layers.%d.mlp.down_proj.bias", l);
+        }
+        ENTRY(p->lnfw, C, 0, 0, "model.norm.weight");
+        if (!c->tied) ENTRY(p->lmhead, c->vocab_size, C, 0, "lm_head.weight");
+        m->n_entries = (int)(e - m->entries);
+        return;
+    }
     ENTRY(p->wte, c->vocab_size, C, 0, "transformer.wte.weight");
     ENTRY(p->wpe, c->max_seq_len, C, 0, "transformer.wpe.weight");
     for (int l = 0; l < L; l++) {
@@ -438,47 +648,58 @@ static void model_alloc_parameters(Model *m) {
     build_tensor_entries(m);
 }
 
-// names in files may lack the "transformer." prefix; buffers like attn.bias are not parameters
+// names in files may lack the "transformer." (GPT-2) or "model." (Llama) prefix;
+// buffers like attn.bias are not parameters
 static const char *strip_prefix(const char *name) {
-    return strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
+    if (strncmp(name, "transformer.", 12) == 0) return name + 12;
+    return strncmp(name, "model.", 6) == 0 ? name + 6 : name;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
 }
 
 static void model_load_weights(Model *m, const char *model_dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
-    SafeTensors st;
-    st_open(&st, path);
+    TensorSource ts;
+    ts_open(&ts, model_dir);
     float *tmp = NULL;
     for (int i = 0; i < m->n_entries; i++) {
         TensorEntry *e = &m->entries[i];
-        StTensor *t = st_find(&st, e->name);
-        if (!t) t = st_find(&st, strip_prefix(e->name));
-        if (!t) die("%s: tensor %s is missing", path, e->name);
+        SafeTensors *st;
+        StTensor *t = ts_find(&ts, e->name, &st);
+        if (!t) t = ts_find(&ts, strip_prefix(e->name), &st);
+        if (!t) die("%s: tensor %s is missing", ts.desc, e->name);
         int want_ndim = e->cols ? 2 : 1;
         int64_t r = e->hf_transposed ? e->cols : e->rows, c = e->hf_transposed ? e->rows : e->cols;
-        if (t->ndim != want_ndim || t->shape[0] != r || (want_ndim == 2 && t->shape[1] != c))
-            die("%s: tensor %s has shape [%lld%s%lld], expected [%lld%s%lld]", path, t->name,
-                (long long)t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL,
-                (long long)r, want_ndim > 1 ? ", " : "", want_ndim > 1 ? (long long)c : 0LL);
+        if (t->ndim != want_ndim || t->shape[0] != r || (want_ndim == 2 && t->shape[1] != c)) {
+            char have[96] = "", want[64];
+            for (int d = 0; d < t->ndim && d < 4; d++)
+                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+            if (want_ndim == 2) snprintf(want, sizeof want, "%lld, %lld", (long long)r, (long long)c);
+            else snprintf(want, sizeof want, "%lld", (long long)r);
+            die("%s: tensor %s has shape [%s], expected [%s]", st->path, t->name, have, want);
+        }
         float *dst = m->params_memory + e->offset;
-        if (!e->hf_transposed) { st_read_f32(&st, t, dst); continue; }
+        if (!e->hf_transposed) { st_read_f32(st, t, dst); continue; }
         tmp = realloc(tmp, (size_t)e->rows * e->cols * sizeof(float));
-        st_read_f32(&st, t, tmp);
+        st_read_f32(st, t, tmp);
         for (int a = 0; a < e->cols; a++)      // file [in][out] -> ours [out][in]
             for (int b = 0; b < e->rows; b++) dst[(size_t)b * e->cols + a] = tmp[(size_t)a * e->rows + b];
     }
     int unknown = 0;
-    for (int i = 0; i < st.n_tensors; i++) {
-        const char *n = strip_prefix(st.tensors[i].name);
-        size_t len = strlen(n);
-        if (!strcmp(n, "lm_head.weight") || (len > 9 && !strcmp(n + len - 9, ".attn.bias")) ||
-            (len > 16 && !strcmp(n + len - 16, ".attn.masked_bias"))) continue;
-        int found = 0;
-        for (int j = 0; j < m->n_entries && !found; j++) found = !strcmp(strip_prefix(m->entries[j].name), n);
-        if (!found && unknown++ < 3) fprintf(stderr, "repo: warning: %s: ignoring unexpected tensor %s\n", path, st.tensors[i].name);
-    }
+    for (int f = 0; f < ts.n_files; f++)
+        for (int i = 0; i < ts.files[f].n_tensors; i++) {
+            const char *n = strip_prefix(ts.files[f].tensors[i].name);
+            if ((m->config.tied && !strcmp(n, "lm_head.weight")) || ends_with(n, ".attn.bias") ||
+                ends_with(n, ".attn.masked_bias") || ends_with(n, ".rotary_emb.inv_freq")) continue;
+            int found = 0;
+            for (int j = 0; j < m->n_entries && !found; j++) found = !strcmp(strip_prefix(m->entries[j].name), n);
+            if (!found && unknown++ < 3)
+                fprintf(stderr, "repo: warning: %s: ignoring unexpected tensor %s\n", ts.files[f].path, ts.files[f].tensors[i].name);
+        }
     free(tmp);
-    st_close(&st);
+    ts_close(&ts);
 }
 
 // writes `memory` (parameters or gradients, same layout) under the model's tensor names
@@ -530,24 +751,24 @@ static void model_load(Model *m, const char *model_dir) {
 // activations for up to max_B sequences of max_T tokens (all positions may be response positions)
 static size_t activation_floats(const Config *c, int B, int T, int R) {
     size_t L = c->n_layer, C = c->channels, H = c->hidden, NH = c->n_head, BT = (size_t)B * T;
-    size_t qkv = (size_t)(c->n_head + 2 * c->n_kv_head) * c->head_dim;
-    return BT * C + L * BT * (5 * C + 4 + qkv + 2 * H) + L * B * NH * (size_t)T * T + BT * (C + 2)
+    size_t qkv = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
+    return BT * C + L * BT * (4 * C + A + 4 + qkv + F + H) + L * B * NH * (size_t)T * T + BT * (C + 2)
          + (size_t)R * (C + c->vocab_size + 3);
 }
 
 static void point_activations(Model *m, int B, int T, int R) {
     const Config *c = &m->config;
     size_t L = c->n_layer, C = c->channels, H = c->hidden, NH = c->n_head, BT = (size_t)B * T;
-    size_t qkv = (size_t)(c->n_head + 2 * c->n_kv_head) * c->head_dim;
+    size_t qkv = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
     Activations *a = &m->acts;
     float *p = m->acts_memory;
     #define TAKE(field, n) do { a->field = p; p += (n); } while (0)
     TAKE(encoded, BT * C);
     TAKE(ln1, L * BT * C); TAKE(ln1_mean, L * BT); TAKE(ln1_rstd, L * BT);
-    TAKE(qkv, L * BT * qkv); TAKE(atty, L * BT * C); TAKE(att, L * B * NH * T * T);
+    TAKE(qkv, L * BT * qkv); TAKE(atty, L * BT * A); TAKE(att, L * B * NH * T * T);
     TAKE(residual2, L * BT * C);
     TAKE(ln2, L * BT * C); TAKE(ln2_mean, L * BT); TAKE(ln2_rstd, L * BT);
-    TAKE(fch, L * BT * H); TAKE(fch_gelu, L * BT * H); TAKE(residual3, L * BT * C);
+    TAKE(fch, L * BT * F); TAKE(fch_gelu, L * BT * H); TAKE(residual3, L * BT * C);
     TAKE(lnf, BT * C); TAKE(lnf_mean, BT); TAKE(lnf_rstd, BT);
     TAKE(hidden, (size_t)R * C); TAKE(logits, (size_t)R * c->vocab_size);
     TAKE(lse, R); TAKE(logp, R); TAKE(dlogp, R);
@@ -556,10 +777,10 @@ static void point_activations(Model *m, int B, int T, int R) {
     p = m->scratch_memory;
     s->dresidual = p; p += BT * C;
     s->dln = p; p += BT * C;
-    s->datty = p; p += BT * C;
+    s->datty = p; p += BT * A;
     s->dres2 = p; p += BT * C;
     s->dqkv = p; p += BT * qkv;
-    s->dfch = p; p += BT * H;
+    s->dfch = p; p += BT * F;
     s->dfch_gelu = p; p += BT * H;
     s->dhidden = p; p += (size_t)R * C;
 }
@@ -567,10 +788,15 @@ static void point_activations(Model *m, int B, int T, int R) {
 static void model_alloc_batch(Model *m, int max_B, int max_T) {
     const Config *c = &m->config;
     size_t BT = (size_t)max_B * max_T;
-    size_t qkv = (size_t)(c->n_head + 2 * c->n_kv_head) * c->head_dim;
+    size_t qkv = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
     m->max_B = max_B; m->max_T = max_T;
     m->acts_memory = xmalloc(activation_floats(c, max_B, max_T, (int)BT) * sizeof(float));
-    m->scratch_memory = xmalloc((BT * (4 * c->channels + qkv + 2 * c->hidden) + BT * c->channels) * sizeof(float));
+    m->scratch_memory = xmalloc((BT * (3 * c->channels + A + qkv + F + c->hidden) + BT * c->channels) * sizeof(float));
+    if (c->arch == ARCH_LLAMA) { // RoPE angles for positions 0 .. max_T-1
+        m->rope_cos = xmalloc((size_t)max_T * (c->head_dim / 2) * sizeof(float));
+        m->rope_sin = xmalloc((size_t)max_T * (c->head_dim / 2) * sizeof(float));
+        rope_tables(m->rope_cos, m->rope_sin, max_T, c->head_dim, c->rope_theta);
+    }
     m->tokens = xmalloc(BT * sizeof(int));
     m->resp_row = xmalloc(BT * sizeof(int));
     m->resp_seq = xmalloc(BT * sizeof(int));
@@ -709,21 +935,32 @@ static void sequence_logps(const Model *m, double *seq_logp) {
 
 typedef struct { double s_c, s_r; int n_c, n_r; double ref_c, ref_r; } PairStats;
 typedef struct { double loss, d_sc, d_sr; } PairLoss;
-typedef struct { double gamma, beta; } LossParams;
+// hyper-parameters: gamma target margin, beta inverse temperature, lambda weight of an
+// auxiliary term, delta hinge margin (SLiC), alpha length penalty (R-DPO)
+typedef struct { double gamma, beta, lambda, delta, alpha; } LossParams;
 
 static double softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
 static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+static double margin(PairStats p) { return p.s_c / p.n_c - p.s_r / p.n_r; }
 
 // RePO: ReLU(gamma - M). Pairs with M >= gamma are filtered: zero loss, zero gradient.
 static PairLoss loss_repo(PairStats p, LossParams h) {
-    double M = p.s_c / p.n_c - p.s_r / p.n_r;
+    double M = margin(p);
     if (M >= h.gamma) return (PairLoss){0, 0, 0};
     return (PairLoss){h.gamma - M, -1.0 / p.n_c, 1.0 / p.n_r};
 }
 
 // SimPO: -log sigmoid(beta (M - gamma)); dL/dM = -beta sigmoid(-beta (M - gamma))
 static PairLoss loss_simpo(PairStats p, LossParams h) {
-    double M = p.s_c / p.n_c - p.s_r / p.n_r, z = h.beta * (M - h.gamma), dM = -h.beta * sigmoid(-z);
+    double z = h.beta * (margin(p) - h.gamma), dM = -h.beta * sigmoid(-z);
+    return (PairLoss){softplus(-z), dM / p.n_c, -dM / p.n_r};
+}
+
+// RePO++: -log sigmoid(min(beta (M - gamma), 0)): SimPO's weighting, RePO's filter
+static PairLoss loss_repo_pp(PairStats p, LossParams h) {
+    double z = h.beta * (margin(p) - h.gamma);
+    if (z >= 0) return (PairLoss){log(2.0), 0, 0};
+    double dM = -h.beta * sigmoid(-z);
     return (PairLoss){softplus(-z), dM / p.n_c, -dM / p.n_r};
 }
 
@@ -741,25 +978,74 @@ static PairLoss loss_ipo(PairStats p, LossParams h) {
 
 // SFT on the chosen responses: -l_chosen
 static PairLoss loss_sft(PairStats p, LossParams h) {
-    (void)h;
     return (PairLoss){-p.s_c / p.n_c, -1.0 / p.n_c, 0};
 }
 
-enum { USES_GAMMA = 1, USES_BETA = 2, NEEDS_REFERENCE = 4 };
+// SLiC-HF: max(0, delta - s_c + s_r) - lambda s_c
+static PairLoss loss_slic(PairStats p, LossParams h) {
+    double hinge = h.delta - p.s_c + p.s_r;
+    if (hinge <= 0) return (PairLoss){-h.lambda * p.s_c, -h.lambda, 0};
+    return (PairLoss){hinge - h.lambda * p.s_c, -1 - h.lambda, 1};
+}
+
+// CPO: -log sigmoid(beta s_c - beta s_r) - lambda s_c
+static PairLoss loss_cpo(PairStats p, LossParams h) {
+    double z = h.beta * (p.s_c - p.s_r), dz = -h.beta * sigmoid(-z);
+    return (PairLoss){softplus(-z) - h.lambda * p.s_c, dz - h.lambda, -dz};
+}
+
+// ORPO: -l_c - lambda log sigmoid(odds(l_c) - odds(l_r)), odds(l) = l - log(1 - e^l), d odds/dl = 1/(1 - e^l)
+static PairLoss loss_orpo(PairStats p, LossParams h) {
+    double lc = p.s_c / p.n_c, lr = p.s_r / p.n_r;
+    double z = (lc - log(-expm1(lc))) - (lr - log(-expm1(lr))), dz = -h.lambda * sigmoid(-z);
+    double d_lc = -1 + dz / -expm1(lc), d_lr = -dz / -expm1(lr);
+    return (PairLoss){-lc + h.lambda * softplus(-z), d_lc / p.n_c, d_lr / p.n_r};
+}
+
+// R-DPO: -log sigmoid(beta h_c - beta h_r - alpha (n_c - n_r)), h = s - r
+static PairLoss loss_rdpo(PairStats p, LossParams h) {
+    double z = h.beta * ((p.s_c - p.ref_c) - (p.s_r - p.ref_r)) - h.alpha * (p.n_c - p.n_r), dz = -h.beta * sigmoid(-z);
+    return (PairLoss){softplus(-z), dz, -dz};
+}
+
+// DPO with RePO's filter: ReLU(gamma - (h_c - h_r))
+static PairLoss loss_dpo_repo(PairStats p, LossParams h) {
+    double hm = (p.s_c - p.ref_c) - (p.s_r - p.ref_r);
+    if (hm >= h.gamma) return (PairLoss){0, 0, 0};
+    return (PairLoss){h.gamma - hm, -1, 1};
+}
+
+// DPO with RePO++'s filter: -log sigmoid(min(beta (h_c - h_r) - gamma, 0))
+static PairLoss loss_dpo_repo_pp(PairStats p, LossParams h) {
+    double z = h.beta * ((p.s_c - p.ref_c) - (p.s_r - p.ref_r)) - h.gamma;
+    if (z >= 0) return (PairLoss){log(2.0), 0, 0};
+    double dz = -h.beta * sigmoid(-z);
+    return (PairLoss){softplus(-z), dz, -dz};
+}
+
+// which hyper-parameters a loss reads (any other is refused on the command line)
+enum { USES_GAMMA = 1, USES_BETA = 2, USES_LAMBDA = 4, USES_DELTA = 8, USES_ALPHA = 16, NEEDS_REFERENCE = 32 };
 typedef struct {
     const char *name;
     PairLoss (*fn)(PairStats, LossParams);
     int flags;
-    double default_beta;
+    LossParams defaults;    // gamma, beta, lambda, delta, alpha
     const char *formula;
 } LossKind;
 
 static const LossKind LOSSES[] = {
-    {"repo",  loss_repo,  USES_GAMMA,                    0,   "ReLU(gamma - M)"},
-    {"simpo", loss_simpo, USES_GAMMA | USES_BETA,        2.5, "-log sigmoid(beta (M - gamma))"},
-    {"dpo",   loss_dpo,   USES_BETA | NEEDS_REFERENCE,   0.1, "-log sigmoid(beta [(s_c - r_c) - (s_r - r_r)])"},
-    {"ipo",   loss_ipo,   USES_BETA | NEEDS_REFERENCE,   0.1, "((s_c - r_c)/n_c - (s_r - r_r)/n_r - 1/(2 beta))^2"},
-    {"sft",   loss_sft,   0,                             0,   "-l_chosen"},
+    {"repo",       loss_repo,        USES_GAMMA,                            {0.5, 0, 0, 0, 0},     "ReLU(gamma - M)"},
+    {"simpo",      loss_simpo,       USES_GAMMA | USES_BETA,                {0.5, 2.5, 0, 0, 0},   "-log sigmoid(beta (M - gamma))"},
+    {"repo++",     loss_repo_pp,     USES_GAMMA | USES_BETA,                {0.5, 2.5, 0, 0, 0},   "-log sigmoid(min(beta (M - gamma), 0))"},
+    {"dpo",        loss_dpo,         USES_BETA | NEEDS_REFERENCE,           {0, 0.1, 0, 0, 0},     "-log sigmoid(beta [(s_c - r_c) - (s_r - r_r)])"},
+    {"ipo",        loss_ipo,         USES_BETA | NEEDS_REFERENCE,           {0, 0.1, 0, 0, 0},     "((s_c - r_c)/n_c - (s_r - r_r)/n_r - 1/(2 beta))^2"},
+    {"sft",        loss_sft,         0,                                     {0, 0, 0, 0, 0},       "-l_c"},
+    {"slic",       loss_slic,        USES_LAMBDA | USES_DELTA,              {0, 0, 0.1, 1.0, 0},   "max(0, delta - s_c + s_r) - lambda s_c"},
+    {"cpo",        loss_cpo,         USES_BETA | USES_LAMBDA,               {0, 0.1, 1.0, 0, 0},   "-log sigmoid(beta s_c - beta s_r) - lambda s_c"},
+    {"orpo",       loss_orpo,        USES_LAMBDA,                           {0, 0, 0.1, 0, 0},     "-l_c - lambda log sigmoid(odds(l_c) - odds(l_r))"},
+    {"rdpo",       loss_rdpo,        USES_BETA | USES_ALPHA | NEEDS_REFERENCE, {0, 0.1, 0, 0, 0.05}, "-log sigmoid(beta h_c - beta h_r - alpha (n_c - n_r))"},
+    {"dpo-repo",   loss_dpo_repo,    USES_GAMMA | NEEDS_REFERENCE,          {0.5, 0, 0, 0, 0},     "ReLU(gamma - (h_c - h_r))"},
+    {"dpo-repo++", loss_dpo_repo_pp, USES_GAMMA | USES_BETA | NEEDS_REFERENCE, {0.5, 0.1, 0, 0, 0}, "-log sigmoid(min(beta (h_c - h_r) - gamma, 0))"},
 };
 #define NUM_LOSSES ((int)(sizeof LOSSES / sizeof *LOSSES))
 
@@ -821,24 +1107,29 @@ static int is_finite(double x) { // by bit pattern: -ffast-math may assume isfin
 
 typedef struct {
     const char *model, *data, *out, *log, *save_grads, *loss_name;
-    double gamma, gamma_end, beta, lr, weight_decay, grad_clip;
+    double gamma, gamma_end, beta, lambda, delta, alpha, lr, weight_decay, grad_clip;
     Schedule gamma_schedule, lr_schedule;
     int warmup_steps, batch_pairs, micro_batch_pairs, steps, epochs, max_len, max_prompt_len, seed, shuffle;
     int save_every;
-    int given_gamma, given_beta, given_gamma_end, given_gamma_schedule;
+    int given_gamma, given_beta, given_lambda, given_delta, given_alpha, given_gamma_end, given_gamma_schedule;
 } Options;
 
 static void usage(void) {
     printf(
 "usage: repo train --model DIR --data FILE --out DIR [options]\n"
 "       repo eval  --model DIR --data FILE [--out FILE.jsonl] [--max-len T] [--max-prompt-len P]\n"
+"       repo init  --config config.json --out DIR [--seed S]   a freshly initialized model\n"
 "\n"
 "train options:\n"
-"  --loss repo|simpo|dpo|ipo|sft   objective (default repo)\n"
+"  --loss NAME            repo (default), simpo, repo++, dpo, ipo, sft, slic, cpo, orpo, rdpo,\n"
+"                         dpo-repo, dpo-repo++ (formulas and defaults: README)\n"
 "  --gamma G              target margin gamma, or its start with a schedule (default 0.5)\n"
 "  --gamma-end G          gamma at the last step (default: --gamma)\n"
 "  --gamma-schedule S     constant|linear|cosine from --gamma to --gamma-end (default constant)\n"
-"  --beta B               SimPO/DPO/IPO beta (defaults 2.5 / 0.1 / 0.1)\n"
+"  --beta B               inverse temperature (simpo, repo++ 2.5; dpo, ipo, cpo, rdpo, dpo-repo++ 0.1)\n"
+"  --lambda L             auxiliary weight (slic 0.1, cpo 1.0, orpo 0.1)\n"
+"  --delta D              SLiC hinge margin (default 1.0)\n"
+"  --alpha A              R-DPO length penalty (default 0.05)\n"
 "  --lr LR                peak learning rate (default 1e-6)\n"
 "  --lr-schedule S        constant|linear|cosine after warmup (default cosine)\n"
 "  --warmup-steps N       linear warmup steps (default 10%% of the steps)\n"
@@ -880,7 +1171,7 @@ static int parse_int(const char *flag, const char *v) {
 
 static Options parse_options(int argc, char **argv) {
     Options o = {0};
-    o.loss_name = "repo"; o.gamma = 0.5; o.lr = 1e-6; o.lr_schedule = SCHED_COSINE; o.warmup_steps = -1;
+    o.loss_name = "repo"; o.lr = 1e-6; o.lr_schedule = SCHED_COSINE; o.warmup_steps = -1;
     o.grad_clip = 1.0; o.batch_pairs = 8; o.seed = 42; o.shuffle = 1; o.max_len = -1; o.max_prompt_len = -1;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
@@ -898,6 +1189,9 @@ static Options parse_options(int argc, char **argv) {
         else if (!strcmp(f, "--gamma-end")) { o.gamma_end = parse_num(f, v); o.given_gamma_end = 1; }
         else if (!strcmp(f, "--gamma-schedule")) { o.gamma_schedule = parse_schedule(f, v); o.given_gamma_schedule = 1; }
         else if (!strcmp(f, "--beta")) { o.beta = parse_num(f, v); o.given_beta = 1; }
+        else if (!strcmp(f, "--lambda")) { o.lambda = parse_num(f, v); o.given_lambda = 1; }
+        else if (!strcmp(f, "--delta")) { o.delta = parse_num(f, v); o.given_delta = 1; }
+        else if (!strcmp(f, "--alpha")) { o.alpha = parse_num(f, v); o.given_alpha = 1; }
         else if (!strcmp(f, "--lr")) o.lr = parse_num(f, v);
         else if (!strcmp(f, "--lr-schedule")) o.lr_schedule = parse_schedule(f, v);
         else if (!strcmp(f, "--warmup-steps")) o.warmup_steps = parse_int(f, v);
@@ -978,13 +1272,20 @@ static double now_seconds(void) { struct timespec ts; clock_gettime(CLOCK_MONOTO
 static int train(int argc, char **argv) {
     Options o = parse_options(argc, argv);
     const LossKind *loss = find_loss(o.loss_name);
-    if (!loss) die("--loss: unknown loss \"%s\" (repo, simpo, dpo, ipo, sft)", o.loss_name);
+    if (!loss) die("--loss: unknown loss \"%s\" (see --help for the list)", o.loss_name);
     if (!o.out) die("--out DIR is required");
     // a flag the loss does not read would silently do nothing: refuse it
     if ((o.given_gamma || o.given_gamma_end || o.given_gamma_schedule) && !(loss->flags & USES_GAMMA))
         die("--loss %s does not use gamma; drop --gamma/--gamma-end/--gamma-schedule", loss->name);
     if (o.given_beta && !(loss->flags & USES_BETA)) die("--loss %s does not use beta; drop --beta", loss->name);
-    if (!o.given_beta) o.beta = loss->default_beta;
+    if (o.given_lambda && !(loss->flags & USES_LAMBDA)) die("--loss %s does not use lambda; drop --lambda", loss->name);
+    if (o.given_delta && !(loss->flags & USES_DELTA)) die("--loss %s does not use delta; drop --delta", loss->name);
+    if (o.given_alpha && !(loss->flags & USES_ALPHA)) die("--loss %s does not use alpha; drop --alpha", loss->name);
+    if (!o.given_gamma) o.gamma = loss->defaults.gamma;
+    if (!o.given_beta) o.beta = loss->defaults.beta;
+    if (!o.given_lambda) o.lambda = loss->defaults.lambda;
+    if (!o.given_delta) o.delta = loss->defaults.delta;
+    if (!o.given_alpha) o.alpha = loss->defaults.alpha;
     if ((loss->flags & USES_BETA) && !(o.beta > 0)) die("--beta must be positive");
     if (!o.given_gamma_end) o.gamma_end = o.gamma;
     if (o.given_gamma_end && !o.given_gamma_schedule && o.gamma_end != o.gamma) o.gamma_schedule = SCHED_LINEAR;
@@ -1016,6 +1317,9 @@ static int train(int argc, char **argv) {
     printf("loss: %s = %s", loss->name, loss->formula);
     if (loss->flags & USES_GAMMA) printf(", gamma %g -> %g", o.gamma, o.gamma_end);
     if (loss->flags & USES_BETA) printf(", beta %g", o.beta);
+    if (loss->flags & USES_LAMBDA) printf(", lambda %g", o.lambda);
+    if (loss->flags & USES_DELTA) printf(", delta %g", o.delta);
+    if (loss->flags & USES_ALPHA) printf(", alpha %g", o.alpha);
     printf("; lr %g, warmup %d\n", o.lr, warmup);
 
     FILE *log = NULL;
@@ -1032,7 +1336,7 @@ static int train(int argc, char **argv) {
     for (int step = 0; step < n_steps; step++) {
         double t0 = now_seconds();
         double lr = lr_at(step, n_steps, o.lr, warmup, o.lr_schedule);
-        LossParams hp = {gamma_at(step, n_steps, o.gamma, o.gamma_end, o.gamma_schedule), o.beta};
+        LossParams hp = {gamma_at(step, n_steps, o.gamma, o.gamma_end, o.gamma_schedule), o.beta, o.lambda, o.delta, o.alpha};
         int B = 0;
         while (B < o.batch_pairs) { // a batch never spans epochs: the last one of an epoch may be short
             if (cursor == n_pairs) {
@@ -1138,11 +1442,60 @@ static int eval(int argc, char **argv) {
     return 0;
 }
 
+// ----------------------------------------------------------------------------
+// init: a freshly initialized model from a config.json, as Hugging Face initializes GPT-2:
+// weights ~ N(0, 0.02), residual output projections scaled by 1/sqrt(2 n_layer), norms 1, biases 0
+
+static double rng_normal(Rng *r) { // Box-Muller
+    double u1 = ((rng_next(r) >> 11) + 0.5) / 9007199254740992.0, u2 = (rng_next(r) >> 11) / 9007199254740992.0;
+    return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+static int init_model(int argc, char **argv) {
+    const char *config = NULL, *out = NULL;
+    int seed = 42;
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--config")) config = argv[i + 1];
+        else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
+        else if (!strcmp(argv[i], "--seed")) seed = parse_int(argv[i], argv[i + 1]);
+        else die("init: unknown option %s (init --config FILE --out DIR [--seed S])", argv[i]);
+    }
+    if (argc % 2) die("init: %s needs a value", argv[argc - 1]);
+    if (!config || !out) die("init: --config FILE and --out DIR are required");
+    // validate the config before anything is written
+    char tmpdir[4096];
+    snprintf(tmpdir, sizeof tmpdir, "%s.tmp.%d", out, (int)getpid());
+    make_dir(tmpdir);
+    char dst[4200];
+    snprintf(dst, sizeof dst, "%s/config.json", tmpdir);
+    copy_file_atomic(config, dst);
+    Model m;
+    memset(&m, 0, sizeof m);
+    m.config = config_from_file(tmpdir);
+    model_alloc_parameters(&m);
+    Rng rng = {(uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1};
+    for (int i = 0; i < m.n_entries; i++) {
+        TensorEntry *e = &m.entries[i];
+        float *w = m.params_memory + e->offset;
+        size_t n = (size_t)e->rows * (e->cols ? e->cols : 1);
+        int is_bias = strstr(e->name, "bias") != NULL;
+        double std = 0.02;
+        if (strstr(e->name, "c_proj.weight") || strstr(e->name, "o_proj") || strstr(e->name, "down_proj"))
+            std /= sqrt(2.0 * m.config.n_layer);
+        for (size_t j = 0; j < n; j++) w[j] = e->cols ? (float)(std * rng_normal(&rng)) : is_bias ? 0.0f : 1.0f;
+    }
+    model_save(&m, tmpdir, tmpdir);
+    if (rename(tmpdir, out) != 0) die("%s: cannot move the new model into place (does it exist already?)", out);
+    printf("initialized %s: %.2fM parameters, seed %d\n", out, m.num_parameters / 1e6, seed);
+    return 0;
+}
+
 #ifndef REPO_NO_MAIN
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(); return argc < 2; }
     if (!strcmp(argv[1], "train")) return train(argc - 2, argv + 2);
     if (!strcmp(argv[1], "eval")) return eval(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "init")) return init_model(argc - 2, argv + 2);
     die("unknown command \"%s\" (train, eval; see --help)", argv[1]);
 }
 #endif

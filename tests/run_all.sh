@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make test: every suite, then one closing line "N passed, M failed".
+# Suites that need the PyTorch references run when .venv has torch (tests/install_deps.sh test);
+# otherwise they are reported as skipped, never as passed.
+set -u
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+total_pass=0; total_fail=0; skipped=""
+suite() { # suite NAME CMD...: runs it, adds its "N passed, M failed" line to the totals
+    local name=$1; shift
+    echo "=== $name"
+    local log; log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    rm -f "$log"
+    if [ -z "$line" ]; then
+        echo "FAIL $name: no result line (exit $rc)"; total_fail=$((total_fail + 1)); return
+    fi
+    local p f; p=$(echo "$line" | cut -d' ' -f1); f=$(echo "$line" | cut -d' ' -f3)
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then echo "FAIL $name: exit $rc"; total_fail=$((total_fail + 1)); fi
+}
+have_torch() { [ -x "$PY" ] && "$PY" -c "import torch" 2>/dev/null; }
+
+suite "layers and losses: finite differences, the Lemma" ./tests/test_layers
+suite "GPT-2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden
+suite "bad input" bash tests/test_errors.sh
+suite "same results without OpenMP" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
+if have_torch; then
+    suite "goldens regenerated with PyTorch now" "$PY" tests/reference.py check tests/golden
+    suite "saved model loads in transformers" "$PY" tests/test_hf_roundtrip.py
+    suite "GGUF reader (against the gguf package; SmolLM2 from PyPI)" env PYTHON="$PY" bash tests/gguf/test_gguf.sh
+else
+    skipped="$skipped PyTorch-reference suites (run tests/install_deps.sh test)"
+fi
+[ -n "$skipped" ] && echo "skipped:$skipped"
+echo
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Bad input: every broken model file or data line gives a one-line error naming the file
+# and the tensor or line, a non-zero exit, and leaves no output behind.
+# Corrupted files are made with the Python standard library (no third-party packages).
+set -u
+cd "$(dirname "$0")/.."
+REPO=./repo
+PY=${PY:-python3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0; fail=0
+
+# expect_error NAME PATTERN CMD...: non-zero exit, stderr matches PATTERN, no $work/out left
+expect_error() {
+    local name=$1 pattern=$2; shift 2
+    rm -rf "$work/out"
+    "$@" >"$work/stdout" 2>"$work/stderr"
+    local rc=$?
+    local msg; msg=$(grep -m1 'error' "$work/stderr")
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qE -- "$pattern" "$work/stderr" && [ ! -e "$work/out" ] \
+       && [ -z "$(ls "$work" | grep '\.tmp\.')" ]; then
+        echo "PASS $name: $msg"; pass=$((pass + 1))
+    else
+        echo "FAIL $name: exit $rc, stderr: $(head -c 300 "$work/stderr"), out exists: $([ -e "$work/out" ] && echo yes || echo no)"
+        fail=$((fail + 1))
+    fi
+}
+
+$REPO init --config data/arith/config.json --out "$work/model" --seed 3 >/dev/null || { echo "FAIL init"; exit 1; }
+M=$work/model
+printf '{"prompt_ids": [1, 2], "chosen_ids": [3], "rejected_ids": [4, 5]}\n' > "$work/good.jsonl"
+train() { $REPO train --steps 1 --batch-pairs 1 --out "$work/out" "$@"; }
+
+# --- model files
+mkmodel() { # mkmodel NAME PYTHON-SNIPPET: copy the model and apply a change to its header/bytes
+    local d=$work/$1; rm -rf "$d"; cp -r "$M" "$d"
+    "$PY" - "$d/model.safetensors" "$2" <<'EOF'
+import json, struct, sys
+path, change = sys.argv[1], sys.argv[2]
+raw = open(path, 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+exec(change)
+h = json.dumps(header).encode()
+open(path, 'wb').write(struct.pack('<Q', len(h)) + h + data if 'RAW' not in globals() else RAW)
+EOF
+    echo "$d"
+}
+d=$(mkmodel missing 'del header["transformer.h.1.mlp.c_fc.bias"]')
+expect_error "missing tensor" "model.safetensors: tensor transformer.h.1.mlp.c_fc.bias is missing" train --model "$d" --data "$work/good.jsonl"
+d=$(mkmodel shape 'header["transformer.ln_f.weight"]["shape"] = [32, 2]')
+expect_error "wrong shape" "model.safetensors: tensor transformer.ln_f.weight has shape \[32, 2\], expected \[64\]" train --model "$d" --data "$work/good.jsonl"
+d=$(mkmodel offsets 'data = data[:len(data) // 2]')
+expect_error "offsets past the end of the file" "model.safetensors: tensor .* data_offsets .* outside the data section" train --model "$d" --data "$work/good.jsonl"
+d=$(mkmodel header_long 'RAW = struct.pack("<Q", len(raw) * 2) + raw[8:]')
+expect_error "header longer than the file" "model.safetensors: header length [0-9]+ is longer than the file" train --model "$d" --data "$work/good.jsonl"
+d=$(mkmodel dtype 'header["transformer.wpe.weight"]["dtype"] = "I32"')
+expect_error "unknown dtype" "model.safetensors: tensor transformer.wpe.weight: unsupported dtype I32" train --model "$d" --data "$work/good.jsonl"
+d=$(mkmodel short 'RAW = raw[:5]')
+expect_error "file shorter than a header" "model.safetensors: file is 5 bytes" train --model "$d" --data "$work/good.jsonl"
+d=$(mkmodel notjson 'RAW = raw[:8] + b"{not json" + raw[17:]')
+expect_error "header not JSON" "model.safetensors: header is not a JSON object" train --model "$d" --data "$work/good.jsonl"
+d=$work/noconfig; rm -rf "$d"; cp -r "$M" "$d"; rm "$d/config.json"
+expect_error "missing config.json" "noconfig/config.json: cannot open" train --model "$d" --data "$work/good.jsonl"
+d=$work/badtype; rm -rf "$d"; cp -r "$M" "$d"; sed -i 's/"gpt2"/"bert"/' "$d/config.json"
+expect_error "unsupported model_type" "config.json: model_type \"bert\" is not supported" train --model "$d" --data "$work/good.jsonl"
+
+# --- data files
+bad() { printf '%s\n' "$@" > "$work/bad.jsonl"; }
+bad '{"prompt_ids": [1], "chosen_ids": [2], "rejected_ids": [3]}' '{"prompt_ids": [1], "chosen_ids": [2], "rejected_ids": [3]'
+expect_error "malformed JSON" "bad.jsonl:2: not a JSON object" train --model "$M" --data "$work/bad.jsonl"
+bad '{"prompt_ids": [1], "chosen_ids": [], "rejected_ids": [3]}'
+expect_error "empty response" "bad.jsonl:1: \"chosen_ids\" is empty" train --model "$M" --data "$work/bad.jsonl"
+bad '{"prompt_ids": [1], "chosen_ids": [2], "rejected_ids": [3]}' '' '{"prompt_ids": [], "chosen_ids": [2], "rejected_ids": [3]}'
+expect_error "empty prompt (line count skips blank lines correctly)" "bad.jsonl:3: \"prompt_ids\" is empty" train --model "$M" --data "$work/bad.jsonl"
+bad '{"prompt_ids": [1], "chosen_ids": [2, 257], "rejected_ids": [3]}'
+expect_error "id >= vocab size" "bad.jsonl:1: \"chosen_ids\"\[1\] = 257 is outside the vocabulary \[0, 257\)" train --model "$M" --data "$work/bad.jsonl"
+bad '{"prompt_ids": [1], "chosen_ids": [2], "rejected_ids": [-1]}'
+expect_error "negative id" "bad.jsonl:1: \"rejected_ids\"\[0\] = -1 is outside" train --model "$M" --data "$work/bad.jsonl"
+bad '{"prompt_ids": [1], "chosen_ids": [2.5], "rejected_ids": [3]}'
+expect_error "non-integer id" "bad.jsonl:1: \"chosen_ids\"\[0\] is not an integer" train --model "$M" --data "$work/bad.jsonl"
+bad '{"prompt_ids": [1], "chosen_ids": [2]}'
+expect_error "missing field" "bad.jsonl:1: missing \"rejected_ids\"" train --model "$M" --data "$work/bad.jsonl"
+expect_error "missing data file" "nothere.jsonl: cannot open" train --model "$M" --data "$work/nothere.jsonl"
+
+# --- flags
+expect_error "unknown loss" "unknown loss \"nope\"" train --model "$M" --data "$work/good.jsonl" --loss nope
+expect_error "flag the loss does not use" "--loss dpo does not use gamma" train --model "$M" --data "$work/good.jsonl" --loss dpo --gamma 0.3
+expect_error "beta on repo" "--loss repo does not use beta" train --model "$M" --data "$work/good.jsonl" --loss repo --beta 2
+expect_error "max-len beyond positions" "--max-len 64 exceeds the model's 32 positions" train --model "$M" --data "$work/good.jsonl" --max-len 64
+expect_error "not a number" "--lr: \"fast\" is not a number" train --model "$M" --data "$work/good.jsonl" --lr fast
+
+# --- NaN stops the run and keeps the last good parameters (an lr of 1e30 blows up the second step)
+rm -rf "$work/out"
+$REPO train --model "$M" --data data/arith/train.jsonl --out "$work/out" --steps 5 --batch-pairs 4 --lr 1e30 \
+    --lr-schedule constant --warmup-steps 0 --grad-clip 0 >"$work/stdout" 2>"$work/stderr"
+rc=$?
+if [ $rc -ne 0 ] && grep -q "not finite" "$work/stderr" && [ -f "$work/out/model.safetensors" ] \
+   && "$PY" - "$work/out/model.safetensors" <<'EOF'
+import json, struct, sys, array, math
+raw = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', raw[:8])[0]
+a = array.array('f'); a.frombytes(raw[8 + n:])
+sys.exit(0 if all(math.isfinite(x) for x in a) else 1)
+EOF
+then echo "PASS NaN stops the run and keeps finite parameters: $(grep -m1 error "$work/stderr" | cut -c1-150)"; pass=$((pass + 1))
+else echo "FAIL NaN handling: exit $rc, $(cat "$work/stderr")"; fail=$((fail + 1)); fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
