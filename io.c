@@ -309,14 +309,9 @@ static int read_id_array(cJSON *obj, const char *key, const char *path, int line
     return n;
 }
 
-void pairs_load_jsonl(PairSet *ps, const char *path, int vocab_size) {
+void jsonl_each(const char *path, void (*fn)(void *obj, int line, void *ctx), void *ctx) {
     size_t len;
     char *text = read_whole_file(path, &len);
-    memset(ps, 0, sizeof *ps);
-    size_t cap_ids = 0, used = 0;
-    int cap_pairs = 0;
-    // offsets first, pointers after: the id buffer moves while it grows
-    size_t (*offs)[3] = NULL;
     int line = 0;
     for (char *p = text; p < text + len;) {
         char *end = memchr(p, '\n', (size_t)(text + len - p));
@@ -324,36 +319,74 @@ void pairs_load_jsonl(PairSet *ps, const char *path, int vocab_size) {
         line++;
         char *q = p;
         while (q < end && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
-        if (q < end) {
+        if (q < end) { // blank lines are skipped but still counted, so errors name the editor's line
             cJSON *obj = cJSON_ParseWithLength(p, (size_t)(end - p));
             if (!obj || !cJSON_IsObject(obj)) die("%s:%d: not a JSON object", path, line);
-            if (ps->n_pairs == cap_pairs) {
-                cap_pairs = cap_pairs * 2 + 64;
-                ps->pairs = realloc(ps->pairs, cap_pairs * sizeof(Pair));
-                offs = realloc(offs, cap_pairs * sizeof *offs);
-                if (!ps->pairs || !offs) die("out of memory reading %s", path);
-            }
-            Pair *pr = &ps->pairs[ps->n_pairs];
-            offs[ps->n_pairs][0] = used;
-            pr->n_prompt = read_id_array(obj, "prompt_ids", path, line, vocab_size, &ps->ids, &used, &cap_ids);
-            offs[ps->n_pairs][1] = used;
-            pr->n_chosen = read_id_array(obj, "chosen_ids", path, line, vocab_size, &ps->ids, &used, &cap_ids);
-            offs[ps->n_pairs][2] = used;
-            pr->n_rejected = read_id_array(obj, "rejected_ids", path, line, vocab_size, &ps->ids, &used, &cap_ids);
-            ps->n_pairs++;
+            fn(obj, line, ctx);
             cJSON_Delete(obj);
         }
         p = end + 1;
     }
-    if (ps->n_pairs == 0) die("%s: no preference pairs in the file", path);
-    for (int i = 0; i < ps->n_pairs; i++) {
-        ps->pairs[i].prompt = ps->ids + offs[i][0];
-        ps->pairs[i].chosen = ps->ids + offs[i][1];
-        ps->pairs[i].rejected = ps->ids + offs[i][2];
-    }
-    free(offs);
     free(text);
 }
+
+// the id buffer moves while it grows: lines keep offsets, pointers are fixed at the end
+typedef struct {
+    const char *path;
+    int vocab_size, n, cap;
+    int *ids; size_t used, cap_ids;
+    int *lens;                 // 3 per pair, 1 per prompt
+    size_t *offs;
+    int per_line;
+} IdReader;
+
+static void read_ids_line(void *obj, int line, void *ctx) {
+    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
+    IdReader *r = ctx;
+    if (r->n == r->cap) {
+        r->cap = r->cap * 2 + 64;
+        r->lens = realloc(r->lens, r->cap * r->per_line * sizeof(int));
+        r->offs = realloc(r->offs, r->cap * r->per_line * sizeof(size_t));
+        if (!r->lens || !r->offs) die("out of memory reading %s", r->path);
+    }
+    for (int k = 0; k < r->per_line; k++) {
+        r->offs[r->n * r->per_line + k] = r->used;
+        r->lens[r->n * r->per_line + k] = read_id_array(obj, keys[k], r->path, line, r->vocab_size, &r->ids, &r->used, &r->cap_ids);
+    }
+    r->n++;
+}
+
+void pairs_load_jsonl(PairSet *ps, const char *path, int vocab_size) {
+    IdReader r = {.path = path, .vocab_size = vocab_size, .per_line = 3};
+    jsonl_each(path, read_ids_line, &r);
+    if (r.n == 0) die("%s: no preference pairs in the file", path);
+    memset(ps, 0, sizeof *ps);
+    ps->n_pairs = r.n;
+    ps->ids = r.ids;
+    ps->pairs = xcalloc(r.n, sizeof(Pair));
+    for (int i = 0; i < r.n; i++) {
+        Pair *p = &ps->pairs[i];
+        p->prompt = r.ids + r.offs[3 * i];     p->n_prompt = r.lens[3 * i];
+        p->chosen = r.ids + r.offs[3 * i + 1]; p->n_chosen = r.lens[3 * i + 1];
+        p->rejected = r.ids + r.offs[3 * i + 2]; p->n_rejected = r.lens[3 * i + 2];
+    }
+    free(r.offs); free(r.lens);
+}
+
+void prompts_load_jsonl(PromptSet *ps, const char *path, int vocab_size) {
+    IdReader r = {.path = path, .vocab_size = vocab_size, .per_line = 1};
+    jsonl_each(path, read_ids_line, &r);
+    if (r.n == 0) die("%s: no prompts in the file", path);
+    memset(ps, 0, sizeof *ps);
+    ps->n = r.n;
+    ps->ids = r.ids;
+    ps->lens = r.lens;
+    ps->prompts = xmalloc(r.n * sizeof(int *));
+    for (int i = 0; i < r.n; i++) ps->prompts[i] = r.ids + r.offs[i];
+    free(r.offs);
+}
+
+void prompts_free(PromptSet *ps) { free(ps->prompts); free(ps->lens); free(ps->ids); memset(ps, 0, sizeof *ps); }
 
 void pairs_free(PairSet *ps) { free(ps->pairs); free(ps->ids); memset(ps, 0, sizeof *ps); }
 
@@ -435,4 +468,12 @@ const char *config_sub_str(JsonConfig *cfg, const char *obj, const char *key) {
     cJSON *o = config_item(cfg, obj, 0);
     cJSON *it = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
     return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+long config_first_int(JsonConfig *cfg, const char *key, long def) {
+    cJSON *it = config_item(cfg, key, 0);
+    if (cJSON_IsArray(it)) it = cJSON_GetArrayItem(it, 0);
+    if (!it) return def;
+    if (!cJSON_IsNumber(it)) die("%s: \"%s\" must be an integer or a list of integers", cfg->path, key);
+    return (long)it->valuedouble;
 }

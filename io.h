@@ -80,9 +80,16 @@ typedef struct {
     int n_pairs;
     int *ids;        // one allocation holding every id
 } PairSet;
+// calls fn(obj, line, ctx) with each non-blank line parsed (obj is a cJSON *); dies naming
+// FILE:LINE when a line is not a JSON object
+void jsonl_each(const char *path, void (*fn)(void *obj, int line, void *ctx), void *ctx);
 // JSONL with prompt_ids / chosen_ids / rejected_ids. Errors name FILE:LINE.
 void pairs_load_jsonl(PairSet *ps, const char *path, int vocab_size);
 void pairs_free(PairSet *ps);
+// prompts only: the "prompt_ids" of each line (pair files work too); other keys are ignored
+typedef struct { int **prompts; int *lens; int n; int *ids; } PromptSet;
+void prompts_load_jsonl(PromptSet *ps, const char *path, int vocab_size);
+void prompts_free(PromptSet *ps);
 // keep the prompt's last tokens (at most max_prompt_len) and cut the responses'
 // ends so that prompt + longest response <= max_len; returns the number of pairs cut
 int pairs_truncate(PairSet *ps, int max_len, int max_prompt_len);
@@ -98,6 +105,8 @@ long config_int(JsonConfig *cfg, const char *key, int required, long def);
 double config_num(JsonConfig *cfg, const char *key, int required, double def);
 const char *config_str(JsonConfig *cfg, const char *key, int required, const char *def);
 int config_bool(JsonConfig *cfg, const char *key, int required, int def);
+// an integer, or the first of a list of integers (eos_token_id may be either); def when absent
+long config_first_int(JsonConfig *cfg, const char *key, long def);
 // a string member of an object member ({"rope_scaling": {"type": "linear"}}); NULL when absent
 const char *config_sub_str(JsonConfig *cfg, const char *obj, const char *key);
 #endif

@@ -24,6 +24,9 @@ the schedules, the training loop, eval, and main. File formats live in io.c.
 #include <omp.h>
 #endif
 #include "io.h"
+#ifdef REPO_GGUF
+#include "gguf.h"
+#endif
 
 // ----------------------------------------------------------------------------
 // model configuration
@@ -68,11 +71,12 @@ static void llama_config(Config *c, JsonConfig *j, const char *path, const char 
     if (config_has(j, "rope_scaling")) {
         const char *kind = config_sub_str(j, "rope_scaling", "rope_type");
         if (!kind) kind = config_sub_str(j, "rope_scaling", "type");
-        die("%s: rope_scaling \"%s\" is not supported (only null: plain RoPE)", path, kind ? kind : "?");
+        if (!kind || strcmp(kind, "default")) // newer configs spell plain RoPE {"rope_type": "default"}
+            die("%s: rope_scaling \"%s\" is not supported (only null: plain RoPE)", path, kind ? kind : "?");
     }
     if (!strcmp(type, "qwen2")) {          // Qwen2: q, k, v biases; no o_proj / MLP biases
-        c->qkv_bias = 1;
-        if (config_bool(j, "use_sliding_window", 0, 0)) c->sliding_window = (int)config_int(j, "sliding_window", 0, 0);
+        c->qkv_bias = 1;                   // (transformers 4.38's eager mask applies sliding_window even
+        c->sliding_window = (int)config_int(j, "sliding_window", 0, 0); // with use_sliding_window false)
     } else if (!strcmp(type, "mistral")) { // Mistral: no biases; a sliding window unless null
         c->sliding_window = (int)config_int(j, "sliding_window", 0, 0);
     } else {                               // Llama: attention_bias covers q, k, v and o
@@ -726,6 +730,22 @@ static void model_write_tensors(const Model *m, const float *memory, const char 
     free(transposed); free(outs);
 }
 
+// config.json for a model that came without one (GGUF): what LlamaForCausalLM reads
+static void write_llama_config(const Config *c, const char *path) {
+    AtomicFile af = atomic_open(path);
+    fprintf(af.f, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n"
+            "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
+            "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n",
+            c->channels, c->hidden, c->n_layer, c->n_head, c->n_kv_head);
+    if (c->head_dim * c->n_head != c->channels) fprintf(af.f, "  \"head_dim\": %d,\n", c->head_dim);
+    fprintf(af.f, "  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %.9g,\n  \"rope_theta\": %.9g,\n"
+            "  \"rope_scaling\": null,\n  \"attention_bias\": %s,\n  \"mlp_bias\": %s,\n  \"tie_word_embeddings\": %s,\n"
+            "  \"vocab_size\": %d,\n  \"torch_dtype\": \"float32\"\n}\n",
+            c->max_seq_len, c->norm_eps, c->rope_theta, c->qkv_bias ? "true" : "false", c->mlp_bias ? "true" : "false",
+            c->tied ? "true" : "false", c->vocab_size);
+    atomic_close(&af);
+}
+
 // a directory Hugging Face loads: config.json (copied), model.safetensors, tokenizer files
 static void model_save(const Model *m, const char *src_dir, const char *out_dir) {
     make_dir(out_dir);
@@ -739,10 +759,88 @@ static void model_save(const Model *m, const char *src_dir, const char *out_dir)
         snprintf(dst, sizeof dst, "%s/%s", out_dir, copied[i]);
         if (file_exists(src) && strcmp(src, dst) != 0) copy_file_atomic(src, dst);
     }
+    if (ends_with(src_dir, ".gguf")) { // no config.json to copy: write one
+        snprintf(dst, sizeof dst, "%s/config.json", out_dir);
+        write_llama_config(&m->config, dst);
+    }
 }
 
+// ----------------------------------------------------------------------------
+// GGUF (llama.cpp's single-file format), Llama only: hyper-parameters from its metadata, tensors
+// dequantized to float32 and renamed to Hugging Face's names (gguf.c), attn_q / attn_k rows
+// un-permuted from llama.cpp's RoPE layout. Built when the Makefile defines REPO_GGUF and links gguf.c.
+
+static int is_gguf(const char *path) { return ends_with(path, ".gguf"); }
+
+#ifdef REPO_GGUF
+static void model_load_gguf(Model *m, const char *path) {
+    char err[1024];
+    GGUF *g = gguf_open(path, err, sizeof err);
+    if (!g) die("%s", err);
+    const char *arch = gguf_get_str(g, "general.architecture");
+    if (!arch || strcmp(arch, "llama")) die("%s: general.architecture \"%s\" is not supported (llama is)", path, arch ? arch : "?");
+    GGUFLlamaConfig gc;
+    if (gguf_llama_config(g, &gc, err, sizeof err)) die("%s", err);
+    const char *scaling = gguf_get_str(g, "llama.rope.scaling.type");
+    if ((scaling && strcmp(scaling, "none")) || gguf_find_tensor(g, "rope_freqs.weight"))
+        die("%s: rope scaling \"%s\" is not supported (only plain RoPE)", path, scaling ? scaling : "llama3 rope_freqs");
+    Config *c = &m->config;
+    c->arch = ARCH_LLAMA;
+    c->vocab_size = gc.vocab_size; c->channels = gc.n_embd; c->hidden = gc.n_ff; c->n_layer = gc.n_layer;
+    c->n_head = gc.n_head; c->n_kv_head = gc.n_head_kv; c->max_seq_len = gc.n_ctx;
+    c->norm_eps = gc.rms_norm_eps; c->rope_theta = gc.rope_theta; c->tied = gc.tied_embeddings;
+    c->head_dim = c->channels / c->n_head;
+    uint32_t u;
+    if (gguf_get_u32(g, "llama.attention.key_length", &u)) c->head_dim = (int)u;
+    if (gguf_get_u32(g, "llama.rope.dimension_count", &u) && (int)u != c->head_dim)
+        die("%s: llama.rope.dimension_count %u differs from the head size %d (partial RoPE is not supported)", path, u, c->head_dim);
+    if (c->max_seq_len <= 0) die("%s: llama.context_length is missing", path);
+    if (c->head_dim % 2) die("%s: head size %d must be even (RoPE rotates pairs)", path, c->head_dim);
+    c->qkv_bias = gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
+    c->proj_bias = gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
+    c->mlp_bias = gguf_find_tensor(g, "blk.0.ffn_gate.bias") != NULL;
+    model_alloc_parameters(m);
+    char *seen = xcalloc(m->n_entries, 1);
+    int unknown = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const GGUFTensor *t = &g->tensors[i];
+        char hf[160];
+        int j = -1;
+        if (gguf_hf_name(t->name, hf, sizeof hf) == 0)
+            for (j = 0; j < m->n_entries && strcmp(m->entries[j].name, hf); j++) {}
+        if (j < 0 || j == m->n_entries) {
+            if (unknown++ < 3) fprintf(stderr, "repo: warning: %s: ignoring unexpected tensor %s\n", path, t->name);
+            continue;
+        }
+        const TensorEntry *e = &m->entries[j];
+        if (t->n_dims != (e->cols ? 2 : 1) || t->shape[0] != e->rows || (e->cols && t->shape[1] != e->cols))
+            die("%s: tensor %s has %d dimensions [%lld, %lld], expected [%d, %d]", path, t->name, t->n_dims,
+                (long long)t->shape[0], (long long)(t->n_dims > 1 ? t->shape[1] : 0), e->rows, e->cols);
+        float *dst = m->params_memory + e->offset;
+        if (gguf_tensor_to_f32(g, t, dst, err, sizeof err)) die("%s", err);
+        int is_q = ends_with(t->name, ".attn_q.weight"), is_k = ends_with(t->name, ".attn_k.weight");
+        if ((is_q || is_k) && gguf_unpermute_qk(dst, e->rows, e->cols, is_q ? c->n_head : c->n_kv_head))
+            die("%s: tensor %s: %d rows do not split into heads", path, t->name, e->rows);
+        seen[j] = 1;
+    }
+    for (int j = 0; j < m->n_entries; j++)
+        if (!seen[j]) die("%s: tensor for %s is missing", path, m->entries[j].name);
+    free(seen);
+    gguf_close(g);
+}
+#endif
+
+// a model directory (config.json + model.safetensors or its sharded index), or a .gguf file
 static void model_load(Model *m, const char *model_dir) {
     memset(m, 0, sizeof *m);
+    if (is_gguf(model_dir)) {
+#ifdef REPO_GGUF
+        model_load_gguf(m, model_dir);
+        return;
+#else
+        die("%s: this build reads no GGUF (make with REPO_GGUF and gguf.c)", model_dir);
+#endif
+    }
     m->config = config_from_file(model_dir);
     model_alloc_parameters(m);
     model_load_weights(m, model_dir);
@@ -810,11 +908,14 @@ static void model_alloc_training(Model *m) {
     point_parameters(&m->grads, m->grads_memory, m->param_sizes);
 }
 
+// layer l's slice of a per-layer tensor; NULL for a tensor the architecture lacks (size 0)
+static float *at_layer(float *base, int l, size_t stride) { return base ? base + (size_t)l * stride : NULL; }
+
 // forward over the current batch (m->tokens, m->resp_*): fills acts.logp for each response position
 static void model_forward(Model *m) {
     const Config *c = &m->config;
     int B = m->B, T = m->T, R = m->R, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
-    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd;
+    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd, A = attn_dim(c), F = fc_dim(c);
     point_activations(m, B, T, R);
     ParameterTensors *p = &m->params;
     Activations *a = &m->acts;
@@ -822,10 +923,24 @@ static void model_forward(Model *m) {
     for (int l = 0; l < c->n_layer; l++) {
         const float *x = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
         float *ln1 = a->ln1 + (size_t)l * N * C, *qkv = a->qkv + (size_t)l * N * qkv_dim;
-        float *atty = a->atty + (size_t)l * N * C, *att = a->att + (size_t)l * B * NH * T * T;
+        float *atty = a->atty + (size_t)l * N * A, *att = a->att + (size_t)l * B * NH * T * T;
         float *res2 = a->residual2 + (size_t)l * N * C, *ln2 = a->ln2 + (size_t)l * N * C;
-        float *fch = a->fch + (size_t)l * N * H, *fchg = a->fch_gelu + (size_t)l * N * H;
+        float *fch = a->fch + (size_t)l * N * F, *fchg = a->fch_gelu + (size_t)l * N * H;
         float *res3 = a->residual3 + (size_t)l * N * C;
+        if (c->arch == ARCH_LLAMA) { // RMSNorm, RoPE on q and k, GQA, SwiGLU; biases as the config says
+            rmsnorm_forward(ln1, a->ln1_rstd + l * N, x, p->ln1w + l * C, N, C, c->norm_eps);
+            matmul_forward(qkv, ln1, p->qkvw + (size_t)l * qkv_dim * C, at_layer(p->qkvb, l, qkv_dim), N, C, qkv_dim);
+            rope_forward(qkv, m->rope_cos, m->rope_sin, B, T, NH + NKV, hd, qkv_dim);
+            attention_forward(atty, att, qkv, B, T, NH, NKV, hd);
+            matmul_forward(res2, atty, p->attprojw + (size_t)l * C * A, at_layer(p->attprojb, l, C), N, A, C);
+            residual_forward(res2, x, res2, (size_t)N * C);
+            rmsnorm_forward(ln2, a->ln2_rstd + l * N, res2, p->ln2w + l * C, N, C, c->norm_eps);
+            matmul_forward(fch, ln2, p->fcw + (size_t)l * F * C, at_layer(p->fcb, l, F), N, C, F);
+            swiglu_forward(fchg, fch, N, H);
+            matmul_forward(res3, fchg, p->fcprojw + (size_t)l * C * H, at_layer(p->fcprojb, l, C), N, H, C);
+            residual_forward(res3, res2, res3, (size_t)N * C);
+            continue;
+        }
         layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, x, p->ln1w + l * C, p->ln1b + l * C, N, C, c->norm_eps);
         matmul_forward(qkv, ln1, p->qkvw + (size_t)l * qkv_dim * C, p->qkvb + l * qkv_dim, N, C, qkv_dim);
         attention_forward(atty, att, qkv, B, T, NH, NKV, hd);
@@ -837,10 +952,11 @@ static void model_forward(Model *m) {
         matmul_forward(res3, fchg, p->fcprojw + (size_t)l * C * H, p->fcprojb + l * C, N, H, C);
         residual_forward(res3, res2, res3, (size_t)N * C);
     }
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (size_t)(c->n_layer - 1) * N * C,
-                      p->lnfw, p->lnfb, N, C, c->norm_eps);
+    const float *last = a->residual3 + (size_t)(c->n_layer - 1) * N * C;
+    if (c->arch == ARCH_LLAMA) rmsnorm_forward(a->lnf, a->lnf_rstd, last, p->lnfw, N, C, c->norm_eps);
+    else layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, C, c->norm_eps);
     for (int r = 0; r < R; r++) memcpy(a->hidden + (size_t)r * C, a->lnf + (size_t)m->resp_row[r] * C, C * sizeof(float));
-    matmul_forward(a->logits, a->hidden, p->wte, NULL, R, C, c->vocab_size);
+    matmul_forward(a->logits, a->hidden, c->tied ? p->wte : p->lmhead, NULL, R, C, c->vocab_size);
     logprob_forward(a->logp, a->lse, a->logits, m->resp_target, R, c->vocab_size);
 }
 
@@ -848,28 +964,51 @@ static void model_forward(Model *m) {
 static void model_backward(Model *m) {
     const Config *c = &m->config;
     int B = m->B, T = m->T, R = m->R, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
-    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd;
+    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd, A = attn_dim(c), F = fc_dim(c);
     ParameterTensors *p = &m->params, *g = &m->grads;
     Activations *a = &m->acts;
     BackwardScratch *s = &m->scratch;
     logprob_backward(a->logits, a->dlogp, a->lse, m->resp_target, R, c->vocab_size);
     memset(s->dhidden, 0, (size_t)R * C * sizeof(float));
-    matmul_backward(s->dhidden, g->wte, NULL, a->logits, a->hidden, p->wte, R, C, c->vocab_size);
+    matmul_backward(s->dhidden, c->tied ? g->wte : g->lmhead, NULL, a->logits, a->hidden, c->tied ? p->wte : p->lmhead,
+                    R, C, c->vocab_size);
     memset(s->dln, 0, (size_t)N * C * sizeof(float));
     for (int r = 0; r < R; r++) {
         float *d = s->dln + (size_t)m->resp_row[r] * C;
         for (int i = 0; i < C; i++) d[i] += s->dhidden[(size_t)r * C + i];
     }
     memset(s->dresidual, 0, (size_t)N * C * sizeof(float));
-    layernorm_backward(s->dresidual, g->lnfw, g->lnfb, s->dln, a->residual3 + (size_t)(c->n_layer - 1) * N * C,
-                       p->lnfw, a->lnf_mean, a->lnf_rstd, N, C);
+    const float *last = a->residual3 + (size_t)(c->n_layer - 1) * N * C;
+    if (c->arch == ARCH_LLAMA) rmsnorm_backward(s->dresidual, g->lnfw, s->dln, last, p->lnfw, a->lnf_rstd, N, C);
+    else layernorm_backward(s->dresidual, g->lnfw, g->lnfb, s->dln, last, p->lnfw, a->lnf_mean, a->lnf_rstd, N, C);
     for (int l = c->n_layer - 1; l >= 0; l--) {
         const float *x = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
         float *ln1 = a->ln1 + (size_t)l * N * C, *qkv = a->qkv + (size_t)l * N * qkv_dim;
-        float *atty = a->atty + (size_t)l * N * C, *att = a->att + (size_t)l * B * NH * T * T;
+        float *atty = a->atty + (size_t)l * N * A, *att = a->att + (size_t)l * B * NH * T * T;
         float *res2 = a->residual2 + (size_t)l * N * C, *ln2 = a->ln2 + (size_t)l * N * C;
-        float *fch = a->fch + (size_t)l * N * H, *fchg = a->fch_gelu + (size_t)l * N * H;
+        float *fch = a->fch + (size_t)l * N * F, *fchg = a->fch_gelu + (size_t)l * N * H;
         // dresidual holds dLoss/d residual3[l]; it flows unchanged into residual2 and x (residual adds)
+        if (c->arch == ARCH_LLAMA) {
+            memset(s->dfch_gelu, 0, (size_t)N * H * sizeof(float));
+            matmul_backward(s->dfch_gelu, g->fcprojw + (size_t)l * C * H, at_layer(g->fcprojb, l, C), s->dresidual, fchg,
+                            p->fcprojw + (size_t)l * C * H, N, H, C);
+            memset(s->dfch, 0, (size_t)N * F * sizeof(float));
+            swiglu_backward(s->dfch, fch, s->dfch_gelu, N, H);
+            memset(s->dln, 0, (size_t)N * C * sizeof(float));
+            matmul_backward(s->dln, g->fcw + (size_t)l * F * C, at_layer(g->fcb, l, F), s->dfch, ln2, p->fcw + (size_t)l * F * C, N, C, F);
+            rmsnorm_backward(s->dresidual, g->ln2w + l * C, s->dln, res2, p->ln2w + l * C, a->ln2_rstd + l * N, N, C);
+            memset(s->datty, 0, (size_t)N * A * sizeof(float));
+            matmul_backward(s->datty, g->attprojw + (size_t)l * C * A, at_layer(g->attprojb, l, C), s->dresidual, atty,
+                            p->attprojw + (size_t)l * C * A, N, A, C);
+            memset(s->dqkv, 0, (size_t)N * qkv_dim * sizeof(float));
+            attention_backward(s->dqkv, s->datty, qkv, att, B, T, NH, NKV, hd);
+            rope_backward(s->dqkv, m->rope_cos, m->rope_sin, B, T, NH + NKV, hd, qkv_dim);
+            memset(s->dln, 0, (size_t)N * C * sizeof(float));
+            matmul_backward(s->dln, g->qkvw + (size_t)l * qkv_dim * C, at_layer(g->qkvb, l, qkv_dim), s->dqkv, ln1,
+                            p->qkvw + (size_t)l * qkv_dim * C, N, C, qkv_dim);
+            rmsnorm_backward(s->dresidual, g->ln1w + l * C, s->dln, x, p->ln1w + l * C, a->ln1_rstd + l * N, N, C);
+            continue;
+        }
         memset(s->dfch_gelu, 0, (size_t)N * H * sizeof(float));
         matmul_backward(s->dfch_gelu, g->fcprojw + (size_t)l * C * H, g->fcprojb + l * C, s->dresidual, fchg,
                         p->fcprojw + (size_t)l * C * H, N, H, C);
@@ -1106,7 +1245,9 @@ static int is_finite(double x) { // by bit pattern: -ffast-math may assume isfin
 // command line
 
 typedef struct {
-    const char *model, *data, *out, *log, *save_grads, *loss_name;
+    const char *model, *data, *out, *log, *save_grads, *loss_name, *prompts;
+    float temperature, top_p;
+    int n_samples, max_new;
     double gamma, gamma_end, beta, lambda, delta, alpha, lr, weight_decay, grad_clip;
     Schedule gamma_schedule, lr_schedule;
     int warmup_steps, batch_pairs, micro_batch_pairs, steps, epochs, max_len, max_prompt_len, seed, shuffle;
@@ -1119,6 +1260,8 @@ static void usage(void) {
 "usage: repo train --model DIR --data FILE --out DIR [options]\n"
 "       repo eval  --model DIR --data FILE [--out FILE.jsonl] [--max-len T] [--max-prompt-len P]\n"
 "       repo init  --config config.json --out DIR [--seed S]   a freshly initialized model\n"
+"       repo sample --model DIR --prompts FILE.jsonl [--n K] [--max-new N] [--temperature T]\n"
+"                   [--top-p P] [--seed S] [--out FILE.jsonl]   K samples per prompt (T 0: greedy)\n"
 "\n"
 "train options:\n"
 "  --loss NAME            repo (default), simpo, repo++, dpo, ipo, sft, slic, cpo, orpo, rdpo,\n"
@@ -1172,6 +1315,7 @@ static int parse_int(const char *flag, const char *v) {
 static Options parse_options(int argc, char **argv) {
     Options o = {0};
     o.loss_name = "repo"; o.lr = 1e-6; o.lr_schedule = SCHED_COSINE; o.warmup_steps = -1;
+    o.n_samples = 1; o.max_new = 64; o.temperature = 1.0f; o.top_p = 1.0f;
     o.grad_clip = 1.0; o.batch_pairs = 8; o.seed = 42; o.shuffle = 1; o.max_len = -1; o.max_prompt_len = -1;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
@@ -1181,6 +1325,11 @@ static Options parse_options(int argc, char **argv) {
         const char *v = argv[++i];
         if (!strcmp(f, "--model")) o.model = v;
         else if (!strcmp(f, "--data")) o.data = v;
+        else if (!strcmp(f, "--prompts")) o.prompts = v;
+        else if (!strcmp(f, "--n")) o.n_samples = parse_int(f, v);
+        else if (!strcmp(f, "--max-new")) o.max_new = parse_int(f, v);
+        else if (!strcmp(f, "--temperature")) o.temperature = (float)parse_num(f, v);
+        else if (!strcmp(f, "--top-p")) o.top_p = (float)parse_num(f, v);
         else if (!strcmp(f, "--out")) o.out = v;
         else if (!strcmp(f, "--log")) o.log = v;
         else if (!strcmp(f, "--save-grads")) o.save_grads = v;
@@ -1226,6 +1375,8 @@ static void setup(Setup *s, Options *o, int micro_pairs) {
     const Config *c = &s->model.config;
     int max_len = o->max_len > 0 ? o->max_len : (c->max_seq_len < 512 ? c->max_seq_len : 512);
     if (max_len > c->max_seq_len) die("--max-len %d exceeds the model's %d positions", max_len, c->max_seq_len);
+    if (c->sliding_window && max_len > c->sliding_window) // within the window, sliding-window attention is causal attention
+        die("--max-len %d exceeds the model's sliding_window %d (sliding-window attention is not implemented)", max_len, c->sliding_window);
     if (max_len < 2) die("--max-len must be at least 2");
     int max_prompt = o->max_prompt_len > 0 ? o->max_prompt_len : max_len / 2;
     if (max_prompt >= max_len) die("--max-prompt-len %d must be smaller than --max-len %d", max_prompt, max_len);
@@ -1443,6 +1594,131 @@ static int eval(int argc, char **argv) {
 }
 
 // ----------------------------------------------------------------------------
+// sampling: extend each prompt one token at a time. Every new token is one forward over
+// the batch, read at each sequence's last position (the response-position machinery of
+// training with one "response" row per sequence).
+
+typedef struct { float temperature, top_p; int max_new, eos; } SampleParams;
+
+static double rng_uniform(Rng *r) { return (rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+static const float *sort_probs; // qsort has no context argument
+static int by_prob_desc(const void *a, const void *b) {
+    float pa = sort_probs[*(const int *)a], pb = sort_probs[*(const int *)b];
+    return (pa < pb) - (pa > pb);
+}
+
+// temperature 0 is greedy; top_p < 1 samples from the smallest set of tokens holding that much mass
+static int sample_token(const float *logits, int V, SampleParams sp, Rng *rng, float *probs, int *order) {
+    int best = 0;
+    for (int v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
+    if (sp.temperature <= 0) return best;
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += probs[v] = expf((logits[v] - logits[best]) / sp.temperature);
+    int n = V;
+    for (int v = 0; v < V; v++) order[v] = v;
+    if (sp.top_p < 1) {
+        sort_probs = probs;
+        qsort(order, V, sizeof(int), by_prob_desc);
+        double mass = 0;
+        for (n = 0; n < V && mass < sp.top_p * sum; n++) mass += probs[order[n]];
+        sum = mass;
+    }
+    double u = rng_uniform(rng) * sum, c = 0;
+    for (int i = 0; i < n; i++) { c += probs[order[i]]; if (u < c) return order[i]; }
+    return order[n - 1];
+}
+
+// samples[i] gets the new tokens for prompts[i] (EOS included when produced), lens in sample_lens
+static void generate(Model *m, int **prompts, const int *prompt_lens, int n, SampleParams sp, Rng *rng,
+                     int **samples, int *sample_lens) {
+    int V = m->config.vocab_size, maxB = m->max_B, maxT = m->max_T;
+    int *seq = xmalloc((size_t)maxB * maxT * sizeof(int)), *len = xmalloc(maxB * sizeof(int)), *active = xmalloc(maxB * sizeof(int));
+    float *probs = xmalloc(V * sizeof(float));
+    int *order = xmalloc(V * sizeof(int));
+    for (int i0 = 0; i0 < n; i0 += maxB) {
+        int k = n - i0 < maxB ? n - i0 : maxB;
+        for (int b = 0; b < k; b++) {
+            len[b] = prompt_lens[i0 + b] < maxT ? prompt_lens[i0 + b] : maxT;
+            memcpy(seq + (size_t)b * maxT, prompts[i0 + b] + prompt_lens[i0 + b] - len[b], len[b] * sizeof(int));
+            samples[i0 + b] = xmalloc((sp.max_new + 1) * sizeof(int));
+            sample_lens[i0 + b] = 0;
+            active[b] = len[b] < maxT;
+        }
+        for (int step = 0; step < sp.max_new; step++) {
+            int T = 0, R = 0;
+            for (int b = 0; b < k; b++) if (len[b] > T) T = len[b];
+            m->B = k; m->T = T;
+            for (int b = 0; b < k; b++) {
+                for (int t = 0; t < T; t++) m->tokens[(size_t)b * T + t] = t < len[b] ? seq[(size_t)b * maxT + t] : 0;
+                if (!active[b]) continue;
+                m->resp_row[R] = b * T + len[b] - 1; m->resp_seq[R] = b; m->resp_target[R] = 0;
+                R++;
+            }
+            if (R == 0) break;
+            m->R = R;
+            model_forward(m);
+            for (int r = 0; r < R; r++) {
+                int b = m->resp_seq[r];
+                int tok = sample_token(m->acts.logits + (size_t)r * V, V, sp, rng, probs, order);
+                samples[i0 + b][sample_lens[i0 + b]++] = tok;
+                seq[(size_t)b * maxT + len[b]++] = tok;
+                if (tok == sp.eos || len[b] >= maxT) active[b] = 0;
+            }
+        }
+    }
+    free(seq); free(len); free(active); free(probs); free(order);
+}
+
+static void write_ids(FILE *f, const int *ids, int n) {
+    fputc('[', f);
+    for (int i = 0; i < n; i++) fprintf(f, i ? ", %d" : "%d", ids[i]);
+    fputc(']', f);
+}
+
+static int sample(int argc, char **argv) {
+    Options o = parse_options(argc, argv);
+    if (!o.model) die("--model DIR is required");
+    if (!o.prompts) die("--prompts FILE.jsonl is required (lines with \"prompt_ids\")");
+    Model m;
+    model_load(&m, o.model);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", o.model);
+    JsonConfig *cfg = config_load(path);
+    SampleParams sp = {o.temperature, o.top_p, o.max_new, (int)config_first_int(cfg, "eos_token_id", -1)};
+    config_free(cfg);
+    if (sp.top_p <= 0 || sp.top_p > 1) die("--top-p must be in (0, 1]");
+    PromptSet ps;
+    prompts_load_jsonl(&ps, o.prompts, m.config.vocab_size);
+    int n = ps.n * o.n_samples, longest = 0;
+    int **prompts = xmalloc(n * sizeof(int *)), *lens = xmalloc(n * sizeof(int));
+    for (int i = 0; i < n; i++) {
+        prompts[i] = ps.prompts[i / o.n_samples]; lens[i] = ps.lens[i / o.n_samples];
+        if (lens[i] > longest) longest = lens[i];
+    }
+    int maxT = longest + sp.max_new < m.config.max_seq_len ? longest + sp.max_new : m.config.max_seq_len;
+    model_alloc_batch(&m, n < 64 ? n : 64, maxT);
+    int **samples = xmalloc(n * sizeof(int *)), *sample_lens = xmalloc(n * sizeof(int));
+    Rng rng = {(uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1};
+    generate(&m, prompts, lens, n, sp, &rng, samples, sample_lens);
+    AtomicFile af = {0};
+    FILE *f = stdout;
+    if (o.out) { af = atomic_open(o.out); f = af.f; }
+    for (int p = 0; p < ps.n; p++) {
+        fprintf(f, "{\"prompt_ids\": ");
+        write_ids(f, ps.prompts[p], ps.lens[p]);
+        fprintf(f, ", \"samples\": [");
+        for (int j = 0; j < o.n_samples; j++) {
+            if (j) fprintf(f, ", ");
+            write_ids(f, samples[p * o.n_samples + j], sample_lens[p * o.n_samples + j]);
+        }
+        fprintf(f, "]}\n");
+    }
+    if (o.out) atomic_close(&af);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
 // init: a freshly initialized model from a config.json, as Hugging Face initializes GPT-2:
 // weights ~ N(0, 0.02), residual output projections scaled by 1/sqrt(2 n_layer), norms 1, biases 0
 
@@ -1496,6 +1772,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return train(argc - 2, argv + 2);
     if (!strcmp(argv[1], "eval")) return eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "init")) return init_model(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "sample")) return sample(argc - 2, argv + 2);
     die("unknown command \"%s\" (train, eval; see --help)", argv[1]);
 }
 #endif

@@ -1,0 +1,183 @@
+// arith: the default task. Prompts "a+b=" as byte tokens, answers the decimal sum then EOS (256).
+// A verifier scores any response, so preference pairs can be built from the policy's own samples.
+//
+//   arith prompts --n N --seed S                 held-out or training prompts (JSONL prompt_ids)
+//   arith sft --n N --seed S --error-rate E      SFT data: the right sum, or with probability E a
+//                                                plausible mistake (carry dropped, off by one or ten)
+//   arith score --samples FILE                   accuracy of `repo sample` output (first sample: greedy)
+//   arith pairs --samples FILE --out FILE        best vs worst sample per prompt; ties dropped, counted
+//
+// Operands are drawn uniformly from 10..99: sums have 2 or 3 digits and about half need a carry.
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../../io.h"
+
+#define EOS 256
+#define MAX_TOKENS 64
+
+static uint64_t rng_state;
+static uint32_t rnd(void) { // xorshift64*
+    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 2685821657736338717ULL) >> 32);
+}
+static int operand(void) { return 10 + (int)(rnd() % 90); }
+
+static void print_ids(FILE *f, const char *text, int eos) {
+    fputc('[', f);
+    for (const char *c = text; *c; c++) fprintf(f, c == text ? "%d" : ",%d", (unsigned char)*c);
+    if (eos) fprintf(f, ",%d", EOS);
+    fputc(']', f);
+}
+
+// the mistakes a learner makes: a carry dropped or invented, off by one, off by ten
+static int mistake(int a, int b) {
+    int c = a + b;
+    switch (rnd() % 3) {
+    case 0: { // drop the first carry: add the ones digits without carrying
+        int ones = (a % 10 + b % 10);
+        return ones >= 10 ? c - 10 : c + 10;
+    }
+    case 1: return c + (rnd() % 2 ? 1 : -1);
+    default: return c + (rnd() % 2 ? 10 : -10);
+    }
+}
+
+// The verifier. 1 for the exact sum followed by EOS; otherwise half the fraction of the answer's
+// digits that are right (aligned from the ones place), 0 for anything that is not digits then EOS.
+static double score(int a, int b, const int *resp, int n) {
+    char want[16], got[MAX_TOKENS + 1];
+    snprintf(want, sizeof want, "%d", a + b);
+    int k = 0;
+    while (k < n && resp[k] >= '0' && resp[k] <= '9' && k < MAX_TOKENS) { got[k] = (char)resp[k]; k++; }
+    got[k] = 0;
+    if (k == 0 || k >= n || resp[k] != EOS) return 0;
+    if (!strcmp(got, want)) return 1;
+    int lw = (int)strlen(want), right = 0;
+    for (int i = 1; i <= lw && i <= k; i++) right += want[lw - i] == got[k - i];
+    return 0.5 * right / (lw > k ? lw : k);
+}
+
+// reads "a+b=" back from prompt ids
+static int parse_prompt(cJSON *ids, int *a, int *b) {
+    char text[64];
+    int n = 0;
+    for (cJSON *v = ids ? ids->child : NULL; v && n < 63; v = v->next) text[n++] = (char)v->valueint;
+    text[n] = 0;
+    return sscanf(text, "%d+%d=", a, b) == 2;
+}
+
+static int *ids_of(cJSON *arr, int *n) {
+    *n = cJSON_GetArraySize(arr);
+    int *ids = xmalloc((*n + 1) * sizeof(int)), i = 0;
+    for (cJSON *v = arr->child; v; v = v->next) ids[i++] = v->valueint;
+    return ids;
+}
+
+// for each line of `repo sample` output: the prompt and its samples
+typedef void (*SampleFn)(cJSON *line, int a, int b, void *ctx);
+typedef struct { const char *path; SampleFn fn; void *ctx; } LineCtx;
+static void sample_line(void *obj, int line_no, void *ctx) {
+    LineCtx *lc = ctx;
+    cJSON *line = obj;
+    int a, b;
+    if (!parse_prompt(cJSON_GetObjectItem(line, "prompt_ids"), &a, &b) || !cJSON_IsArray(cJSON_GetObjectItem(line, "samples")))
+        die("%s:%d: expected {\"prompt_ids\": a+b=, \"samples\": [...]}", lc->path, line_no);
+    lc->fn(line, a, b, lc->ctx);
+}
+static void for_each_line(const char *path, SampleFn fn, void *ctx) {
+    LineCtx lc = {path, fn, ctx};
+    jsonl_each(path, sample_line, &lc);
+}
+
+typedef struct { int n_prompts, greedy_right, n_samples; double greedy_score, sample_score; int sample_right; } Tally;
+static void tally_line(cJSON *line, int a, int b, void *ctx) {
+    Tally *t = ctx;
+    int j = 0;
+    for (cJSON *s = cJSON_GetObjectItem(line, "samples")->child; s; s = s->next, j++) {
+        int n, *ids = ids_of(s, &n);
+        double sc = score(a, b, ids, n);
+        if (j == 0) { t->greedy_score += sc; t->greedy_right += sc == 1; }
+        t->sample_score += sc; t->sample_right += sc == 1; t->n_samples++;
+        free(ids);
+    }
+    t->n_prompts++;
+}
+
+typedef struct { FILE *out; int pairs, ties, prompts; } PairCtx;
+static void pair_line(cJSON *line, int a, int b, void *ctx) {
+    PairCtx *pc = ctx;
+    cJSON *best = NULL, *worst = NULL;
+    double best_sc = -1, worst_sc = 2;
+    for (cJSON *s = cJSON_GetObjectItem(line, "samples")->child; s; s = s->next) {
+        int n, *ids = ids_of(s, &n);
+        double sc = score(a, b, ids, n);
+        if (sc > best_sc) { best_sc = sc; best = s; }
+        if (sc < worst_sc) { worst_sc = sc; worst = s; }
+        free(ids);
+    }
+    pc->prompts++;
+    if (!best || best_sc == worst_sc || cJSON_GetArraySize(worst) == 0) { pc->ties++; return; }
+    char *p = cJSON_PrintUnformatted(cJSON_GetObjectItem(line, "prompt_ids"));
+    char *c = cJSON_PrintUnformatted(best), *r = cJSON_PrintUnformatted(worst);
+    fprintf(pc->out, "{\"prompt_ids\": %s, \"chosen_ids\": %s, \"rejected_ids\": %s, \"chosen_score\": %g, \"rejected_score\": %g}\n",
+            p, c, r, best_sc, worst_sc);
+    free(p); free(c); free(r);
+    pc->pairs++;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) die("usage: arith prompts|sft|score|pairs [options] (see data/arith/arith.c)");
+    const char *cmd = argv[1], *samples = NULL, *out = NULL;
+    int n = 1000, seed = 1;
+    double error_rate = 0.5;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seed")) seed = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--error-rate")) error_rate = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--samples")) samples = argv[i + 1];
+        else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
+        else die("arith: unknown option %s", argv[i]);
+    }
+    rng_state = 0x9E3779B97F4A7C15ULL * (uint64_t)(seed + 1);
+    if (!strcmp(cmd, "prompts") || !strcmp(cmd, "sft")) {
+        for (int k = 0; k < n; k++) {
+            int a = operand(), b = operand();
+            char prompt[32], answer[16];
+            snprintf(prompt, sizeof prompt, "%d+%d=", a, b);
+            int wrong = !strcmp(cmd, "sft") && rnd() < error_rate * 4294967296.0;
+            snprintf(answer, sizeof answer, "%d", wrong ? mistake(a, b) : a + b);
+            printf("{\"prompt_ids\": ");
+            print_ids(stdout, prompt, 0);
+            if (!strcmp(cmd, "sft")) {
+                // SFT reads only the chosen response; the rejected one is a one-token placeholder
+                printf(", \"chosen_ids\": ");
+                print_ids(stdout, answer, 1);
+                printf(", \"rejected_ids\": [%d]", EOS);
+            }
+            printf("}\n");
+        }
+        return 0;
+    }
+    if (!samples) die("arith %s: --samples FILE is required", cmd);
+    if (!strcmp(cmd, "score")) {
+        Tally t = {0};
+        for_each_line(samples, tally_line, &t);
+        printf("prompts %d | greedy (first sample) exact %.4f score %.4f | all %d samples exact %.4f score %.4f\n",
+               t.n_prompts, (double)t.greedy_right / t.n_prompts, t.greedy_score / t.n_prompts,
+               t.n_samples, (double)t.sample_right / t.n_samples, t.sample_score / t.n_samples);
+        return 0;
+    }
+    if (!strcmp(cmd, "pairs")) {
+        if (!out) die("arith pairs: --out FILE is required");
+        AtomicFile af = atomic_open(out);
+        PairCtx pc = {af.f, 0, 0, 0};
+        for_each_line(samples, pair_line, &pc);
+        atomic_close(&af);
+        printf("%d prompts -> %d pairs; %d dropped because every sample scored the same\n", pc.prompts, pc.pairs, pc.ties);
+        return 0;
+    }
+    die("arith: unknown command %s", cmd);
+}
