@@ -6,7 +6,7 @@ CFLAGS ?= -O3 -march=native -ffast-math -fno-finite-math-only -Wall -Wextra -Wno
 OPENMP ?= -fopenmp
 LDLIBS = -lcjson -lm
 
-.PHONY: all test run deps clean
+.PHONY: all test run policy experiments clean
 
 all: repo
 
@@ -23,17 +23,19 @@ tests/test_layers: tests/test_layers.c repo.c io.c io.h
 tests/compare: tests/compare.c io.c io.h
 	$(CC) -O2 -Wall -o $@ tests/compare.c io.c $(LDLIBS)
 
-# the main job on the embedded default: a tiny GPT-2 learns two-digit addition preferences with
-# RePO and the paper's large-to-small gamma schedule; eval before and after on held-out pairs
+# the task of the main job: prompts, SFT data with a bad habit, the verifier, pair building
+data/arith/arith: data/arith/arith.c io.c io.h
+	$(CC) -O2 -Wall -Wextra -o $@ data/arith/arith.c io.c $(LDLIBS)
+
+# the main job on the embedded default (data/arith/run.sh says what it does)
 run:
 	@bash tests/install_deps.sh build
-	@$(MAKE) --no-print-directory repo
-	@rm -rf out/arith-init out/arith-repo
-	./repo init --config data/arith/config.json --out out/arith-init --seed 1
-	./repo eval --model out/arith-init --data data/arith/test.jsonl
-	./repo train --model out/arith-init --data data/arith/train.jsonl --out out/arith-repo --loss repo \
-	    --gamma 1.0 --gamma-end 0.2 --lr 3e-3 --batch-pairs 16 --epochs 2 --log out/arith-repo.log.jsonl
-	./repo eval --model out/arith-repo --data data/arith/test.jsonl --out out/arith-repo.eval.jsonl
+	@$(MAKE) --no-print-directory repo data/arith/arith
+	@bash data/arith/run.sh
+
+# rebuilds the shipped policy and pairs from scratch
+policy: repo data/arith/arith
+	bash data/arith/make_policy.sh
 
 # the tests: installs what they need (Debian packages, PyTorch references in .venv) first
 test:
@@ -42,4 +44,4 @@ test:
 	@bash tests/run_all.sh
 
 clean:
-	rm -f repo repo_noomp tests/compare tests/test_layers
+	rm -f repo repo_noomp tests/compare tests/test_layers data/arith/arith

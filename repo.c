@@ -51,6 +51,7 @@ typedef struct {
     int tied;          // output head is the token embedding (always for GPT-2)
     int qkv_bias, proj_bias, mlp_bias; // which linear layers have biases (all for GPT-2)
     int sliding_window; // Mistral / Qwen2 attention window, 0 if none: sequences must fit in it
+    int gguf_eos;       // a GGUF file's tokenizer.ggml.eos_token_id (-1 if none); config.json says it otherwise
 } Config;
 
 // Llama, Mistral, Qwen2: config keys as Hugging Face's LlamaConfig / MistralConfig / Qwen2Config
@@ -799,6 +800,7 @@ static void model_load_gguf(Model *m, const char *path) {
     c->qkv_bias = gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     c->proj_bias = gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
     c->mlp_bias = gguf_find_tensor(g, "blk.0.ffn_gate.bias") != NULL;
+    c->gguf_eos = gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u) && u <= INT32_MAX ? (int)u : -1;
     model_alloc_parameters(m);
     char *seen = xcalloc(m->n_entries, 1);
     int unknown = 0;
@@ -1033,6 +1035,119 @@ static void model_backward(Model *m) {
 }
 
 // ----------------------------------------------------------------------------
+// incremental decoding (sampling): a key/value cache per layer, so each new token costs one row
+// through the network instead of a forward over its whole sequence. The prompt goes through
+// model_forward once (kv_prefill copies its keys and values, Llama's already rotated); then
+// decode_step takes one token per sequence at its position (the RoPE angle / GPT-2 wpe row).
+
+typedef struct {
+    int B, T;                     // sequences and positions the cache holds
+    float *k, *v;                 // (L, B, T, NKV hd)
+    float *x, *ln, *qkv, *atty, *res, *fch, *fchg, *mean, *rstd, *att; // rows in flight: (B, ...), att (B, NH, T)
+    float *logits;                // (B, V)
+} KVCache;
+
+static void kv_alloc(KVCache *kv, const Config *c, int B, int T) {
+    size_t KV = (size_t)c->n_kv_head * c->head_dim, C = c->channels;
+    kv->B = B; kv->T = T;
+    kv->k = xmalloc((size_t)c->n_layer * B * T * KV * sizeof(float));
+    kv->v = xmalloc((size_t)c->n_layer * B * T * KV * sizeof(float));
+    float **bufs[] = {&kv->x, &kv->ln, &kv->qkv, &kv->atty, &kv->res, &kv->fch, &kv->fchg, &kv->mean, &kv->rstd,
+                      &kv->att, &kv->logits};
+    size_t widths[] = {C, C, qkv_dim(c), attn_dim(c), C, fc_dim(c), c->hidden, 1, 1, (size_t)c->n_head * T, c->vocab_size};
+    for (int i = 0; i < 11; i++) *bufs[i] = xmalloc((size_t)B * widths[i] * sizeof(float));
+}
+
+static void kv_free(KVCache *kv) {
+    float *bufs[] = {kv->k, kv->v, kv->x, kv->ln, kv->qkv, kv->atty, kv->res, kv->fch, kv->fchg, kv->mean, kv->rstd, kv->att, kv->logits};
+    for (int i = 0; i < 13; i++) free(bufs[i]);
+}
+
+// after model_forward over B <= kv->B sequences of T <= kv->T tokens: cache every position's k, v
+static void kv_prefill(const Model *m, KVCache *kv) {
+    const Config *c = &m->config;
+    int QKV = qkv_dim(c), KV = c->n_kv_head * c->head_dim, A = attn_dim(c);
+    for (int l = 0; l < c->n_layer; l++)
+        for (int b = 0; b < m->B; b++)
+            for (int t = 0; t < m->T; t++) {
+                const float *row = m->acts.qkv + ((size_t)l * m->B * m->T + (size_t)b * m->T + t) * QKV;
+                size_t at = (((size_t)l * kv->B + b) * kv->T + t) * KV;
+                memcpy(kv->k + at, row + A, KV * sizeof(float));
+                memcpy(kv->v + at, row + A + KV, KV * sizeof(float));
+            }
+}
+
+// attention_forward's last row for each sequence in flight: query row i (sequence seq[i], position
+// pos[i]) against that sequence's cached keys and values 0..pos[i]
+static void attention_decode(float *out, float *att, const float *qkv, const float *kc, const float *vc,
+                             const int *seq, const int *pos, int n, int T, int NH, int NKV, int hd) {
+    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV, KV = NKV * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    #pragma omp parallel for collapse(2)
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)i * qkv_dim + h * hd;
+            const float *k0 = kc + (size_t)seq[i] * T * KV + (h / group) * hd, *v0 = vc + (size_t)seq[i] * T * KV + (h / group) * hd;
+            float *a = att + ((size_t)i * NH + h) * T, maxval = -INFINITY;
+            for (int t2 = 0; t2 <= pos[i]; t2++) {
+                const float *k = k0 + (size_t)t2 * KV;
+                float s = 0;
+                for (int j = 0; j < hd; j++) s += q[j] * k[j];
+                a[t2] = s * scale;
+                if (a[t2] > maxval) maxval = a[t2];
+            }
+            float sum = 0;
+            for (int t2 = 0; t2 <= pos[i]; t2++) { a[t2] = expf(a[t2] - maxval); sum += a[t2]; }
+            for (int t2 = 0; t2 <= pos[i]; t2++) a[t2] /= sum;
+            float *o = out + (size_t)i * NH * hd + h * hd;
+            for (int j = 0; j < hd; j++) o[j] = 0;
+            for (int t2 = 0; t2 <= pos[i]; t2++) {
+                const float *v = v0 + (size_t)t2 * KV;
+                for (int j = 0; j < hd; j++) o[j] += a[t2] * v[j];
+            }
+        }
+}
+
+// n new tokens: token[i] at position pos[i] of cached sequence seq[i]; fills kv->logits (n, V)
+static void decode_step(const Model *m, KVCache *kv, const int *token, const int *pos, const int *seq, int n) {
+    const Config *c = &m->config;
+    const ParameterTensors *p = &m->params;
+    int C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
+    int QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c), KV = NKV * hd, llama = c->arch == ARCH_LLAMA;
+    for (int i = 0; i < n; i++) {
+        const float *te = p->wte + (size_t)token[i] * C;
+        for (int j = 0; j < C; j++) kv->x[(size_t)i * C + j] = te[j] + (p->wpe ? p->wpe[(size_t)pos[i] * C + j] : 0.0f);
+    }
+    for (int l = 0; l < c->n_layer; l++) {
+        float *kc = kv->k + (size_t)l * kv->B * kv->T * KV, *vc = kv->v + (size_t)l * kv->B * kv->T * KV;
+        if (llama) rmsnorm_forward(kv->ln, kv->rstd, kv->x, p->ln1w + l * C, n, C, c->norm_eps);
+        else layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln1w + l * C, p->ln1b + l * C, n, C, c->norm_eps);
+        matmul_forward(kv->qkv, kv->ln, p->qkvw + (size_t)l * QKV * C, at_layer(p->qkvb, l, QKV), n, C, QKV);
+        for (int i = 0; i < n; i++) {
+            float *row = kv->qkv + (size_t)i * QKV;
+            if (llama) rope_forward(row, m->rope_cos + (size_t)pos[i] * (hd / 2), m->rope_sin + (size_t)pos[i] * (hd / 2),
+                                    1, 1, NH + NKV, hd, QKV);
+            size_t at = ((size_t)seq[i] * kv->T + pos[i]) * KV;
+            memcpy(kc + at, row + A, KV * sizeof(float));
+            memcpy(vc + at, row + A + KV, KV * sizeof(float));
+        }
+        attention_decode(kv->atty, kv->att, kv->qkv, kc, vc, seq, pos, n, kv->T, NH, NKV, hd);
+        matmul_forward(kv->res, kv->atty, p->attprojw + (size_t)l * C * A, at_layer(p->attprojb, l, C), n, A, C);
+        residual_forward(kv->x, kv->x, kv->res, (size_t)n * C);
+        if (llama) rmsnorm_forward(kv->ln, kv->rstd, kv->x, p->ln2w + l * C, n, C, c->norm_eps);
+        else layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln2w + l * C, p->ln2b + l * C, n, C, c->norm_eps);
+        matmul_forward(kv->fch, kv->ln, p->fcw + (size_t)l * F * C, at_layer(p->fcb, l, F), n, C, F);
+        if (llama) swiglu_forward(kv->fchg, kv->fch, n, H);
+        else gelu_forward(kv->fchg, kv->fch, (size_t)n * H);
+        matmul_forward(kv->res, kv->fchg, p->fcprojw + (size_t)l * C * H, at_layer(p->fcprojb, l, C), n, H, C);
+        residual_forward(kv->x, kv->x, kv->res, (size_t)n * C);
+    }
+    if (llama) rmsnorm_forward(kv->ln, kv->rstd, kv->x, p->lnfw, n, C, c->norm_eps);
+    else layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, C, c->norm_eps);
+    matmul_forward(kv->logits, kv->ln, c->tied ? p->wte : p->lmhead, NULL, n, C, c->vocab_size);
+}
+
+// ----------------------------------------------------------------------------
 // batches of pairs: sequence 2i is prompt+chosen, 2i+1 is prompt+rejected.
 // Position t predicts token t+1, so the response tokens y_1..y_n of a sequence with
 // a prompt of P tokens are predicted at positions P-1 .. P+n-2.
@@ -1245,7 +1360,8 @@ static int is_finite(double x) { // by bit pattern: -ffast-math may assume isfin
 // command line
 
 typedef struct {
-    const char *model, *data, *out, *log, *save_grads, *loss_name, *prompts;
+    const char *model, *data, *out, *log, *save_grads, *loss_name, *prompts, *margins;
+    int no_progress;
     float temperature, top_p;
     int n_samples, max_new;
     double gamma, gamma_end, beta, lambda, delta, alpha, lr, weight_decay, grad_clip;
@@ -1286,6 +1402,8 @@ static void usage(void) {
 "  --seed S               shuffling seed (default 42)\n"
 "  --no-shuffle           batches in file order\n"
 "  --log FILE             append one JSON object per step\n"
+"  --margins FILE         append every pair's margin M, one JSON line per step\n"
+"  --no-progress          a line per step even on a terminal (default there: a progress bar)\n"
 "  --save-grads FILE      write the first step's raw gradients as safetensors\n"
 "  --save-every N         also write --out every N steps\n"
 "  --threads N            OpenMP threads\n");
@@ -1320,11 +1438,13 @@ static Options parse_options(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--no-shuffle")) { o.shuffle = 0; continue; }
+        if (!strcmp(f, "--no-progress")) { o.no_progress = 1; continue; }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { usage(); exit(0); }
         if (i + 1 >= argc) die("%s needs a value (see --help)", f);
         const char *v = argv[++i];
         if (!strcmp(f, "--model")) o.model = v;
         else if (!strcmp(f, "--data")) o.data = v;
+        else if (!strcmp(f, "--margins")) o.margins = v;
         else if (!strcmp(f, "--prompts")) o.prompts = v;
         else if (!strcmp(f, "--n")) o.n_samples = parse_int(f, v);
         else if (!strcmp(f, "--max-new")) o.max_new = parse_int(f, v);
@@ -1473,8 +1593,10 @@ static int train(int argc, char **argv) {
     if (loss->flags & USES_ALPHA) printf(", alpha %g", o.alpha);
     printf("; lr %g, warmup %d\n", o.lr, warmup);
 
-    FILE *log = NULL;
+    FILE *log = NULL, *margins_log = NULL;
     if (o.log && !(log = fopen(o.log, "a"))) die("%s: cannot open log", o.log);
+    if (o.margins && !(margins_log = fopen(o.margins, "a"))) die("%s: cannot open", o.margins);
+    int progress_bar = isatty(fileno(stdout)) && !o.no_progress;
     int *order = xmalloc(n_pairs * sizeof(int));
     for (int i = 0; i < n_pairs; i++) order[i] = i;
     Rng rng = {(uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1};
@@ -1545,9 +1667,21 @@ static int train(int argc, char **argv) {
         mean /= B;
         for (int i = 0; i < B; i++) var += (margins[i] - mean) * (margins[i] - mean);
         double std = sqrt(var / B), dt = now_seconds() - t0;
-        printf("step %4d/%d | loss %.6f | margin %+.4f ±%.4f | acc %.2f | filtered %5.1f%% | gamma %.3f | lr %.2e | |g| %.3e | %.0f tok/s\n",
-               step + 1, n_steps, batch_loss, mean, std, (double)acc / B, 100.0 * filtered / B, hp.gamma, lr, grad_norm, n_tokens / dt);
+        if (progress_bar) { // one line redrawn in place on a terminal
+            int width = 24, done = (int)((double)(step + 1) / n_steps * width);
+            printf("\r[%.*s%*s] %d/%d | loss %.4f | margin %+.3f | acc %.2f | filtered %3.0f%% | gamma %.2f | %.0f tok/s ",
+                   done, "########################", width - done, "", step + 1, n_steps, batch_loss, mean,
+                   (double)acc / B, 100.0 * filtered / B, hp.gamma, n_tokens / dt);
+            if (step + 1 == n_steps) printf("\n");
+        } else
+            printf("step %4d/%d | loss %.6f | margin %+.4f ±%.4f | acc %.2f | filtered %5.1f%% | gamma %.3f | lr %.2e | |g| %.3e | %.0f tok/s\n",
+                   step + 1, n_steps, batch_loss, mean, std, (double)acc / B, 100.0 * filtered / B, hp.gamma, lr, grad_norm, n_tokens / dt);
         fflush(stdout);
+        if (margins_log) { // every pair's margin: the histograms of the "emergent curriculum"
+            fprintf(margins_log, "{\"step\": %d, \"gamma\": %.6g, \"margins\": [", step + 1, hp.gamma);
+            for (int i = 0; i < B; i++) fprintf(margins_log, i ? ", %.6g" : "%.6g", margins[i]);
+            fprintf(margins_log, "]}\n");
+        }
         if (log) {
             fprintf(log, "{\"step\": %d, \"loss\": %.9g, \"gamma\": %.9g, \"lr\": %.9g, \"margin_mean\": %.9g, "
                     "\"margin_std\": %.9g, \"acc\": %.9g, \"filtered_frac\": %.9g, \"chosen_logp\": %.9g, "
@@ -1561,6 +1695,7 @@ static int train(int argc, char **argv) {
     model_save(m, o.model, o.out);
     printf("saved %s\n", o.out);
     if (log) fclose(log);
+    if (margins_log) fclose(margins_log);
     return 0;
 }
 
@@ -1594,9 +1729,10 @@ static int eval(int argc, char **argv) {
 }
 
 // ----------------------------------------------------------------------------
-// sampling: extend each prompt one token at a time. Every new token is one forward over
+// sampling: extend each prompt one token at a time. The prompts go through one forward over
 // the batch, read at each sequence's last position (the response-position machinery of
-// training with one "response" row per sequence).
+// training with one "response" row per sequence); every later token is one decode_step
+// against the key/value cache.
 
 typedef struct { float temperature, top_p; int max_new, eos; } SampleParams;
 
@@ -1636,6 +1772,9 @@ static void generate(Model *m, int **prompts, const int *prompt_lens, int n, Sam
     int *seq = xmalloc((size_t)maxB * maxT * sizeof(int)), *len = xmalloc(maxB * sizeof(int)), *active = xmalloc(maxB * sizeof(int));
     float *probs = xmalloc(V * sizeof(float));
     int *order = xmalloc(V * sizeof(int));
+    int *rows = xmalloc(maxB * sizeof(int)), *toks = xmalloc(maxB * sizeof(int)), *pos = xmalloc(maxB * sizeof(int));
+    KVCache kv;
+    kv_alloc(&kv, &m->config, maxB, maxT);
     for (int i0 = 0; i0 < n; i0 += maxB) {
         int k = n - i0 < maxB ? n - i0 : maxB;
         for (int b = 0; b < k; b++) {
@@ -1645,28 +1784,41 @@ static void generate(Model *m, int **prompts, const int *prompt_lens, int n, Sam
             sample_lens[i0 + b] = 0;
             active[b] = len[b] < maxT;
         }
-        for (int step = 0; step < sp.max_new; step++) {
-            int T = 0, R = 0;
-            for (int b = 0; b < k; b++) if (len[b] > T) T = len[b];
-            m->B = k; m->T = T;
-            for (int b = 0; b < k; b++) {
-                for (int t = 0; t < T; t++) m->tokens[(size_t)b * T + t] = t < len[b] ? seq[(size_t)b * maxT + t] : 0;
-                if (!active[b]) continue;
-                m->resp_row[R] = b * T + len[b] - 1; m->resp_seq[R] = b; m->resp_target[R] = 0;
-                R++;
-            }
-            if (R == 0) break;
-            m->R = R;
-            model_forward(m);
+        // the prompts in one forward (logits at each last prompt position), their keys and values cached;
+        // then one decode_step per new token for the sequences still going
+        int T = 0, R = 0;
+        for (int b = 0; b < k; b++) if (len[b] > T) T = len[b];
+        m->B = k; m->T = T;
+        for (int b = 0; b < k; b++) {
+            for (int t = 0; t < T; t++) m->tokens[(size_t)b * T + t] = t < len[b] ? seq[(size_t)b * maxT + t] : 0;
+            if (!active[b]) continue;
+            m->resp_row[R] = b * T + len[b] - 1; m->resp_seq[R] = b; m->resp_target[R] = 0;
+            R++;
+        }
+        if (R == 0 || sp.max_new <= 0) continue;
+        m->R = R;
+        model_forward(m);
+        kv_prefill(m, &kv);
+        const float *logits = m->acts.logits;
+        for (int r = 0; r < R; r++) rows[r] = m->resp_seq[r];
+        for (int step = 0; step < sp.max_new && R > 0; step++) {
+            int going = 0;
             for (int r = 0; r < R; r++) {
-                int b = m->resp_seq[r];
-                int tok = sample_token(m->acts.logits + (size_t)r * V, V, sp, rng, probs, order);
+                int b = rows[r];
+                int tok = sample_token(logits + (size_t)r * V, V, sp, rng, probs, order);
                 samples[i0 + b][sample_lens[i0 + b]++] = tok;
                 seq[(size_t)b * maxT + len[b]++] = tok;
-                if (tok == sp.eos || len[b] >= maxT) active[b] = 0;
+                if (tok == sp.eos || len[b] >= maxT) { active[b] = 0; continue; }
+                rows[going] = b; toks[going] = tok; pos[going] = len[b] - 1; going++;
             }
+            R = going;
+            if (R == 0 || step + 1 == sp.max_new) break;
+            decode_step(m, &kv, toks, pos, rows, R);
+            logits = kv.logits;
         }
     }
+    kv_free(&kv);
+    free(rows); free(toks); free(pos);
     free(seq); free(len); free(active); free(probs); free(order);
 }
 
@@ -1682,11 +1834,14 @@ static int sample(int argc, char **argv) {
     if (!o.prompts) die("--prompts FILE.jsonl is required (lines with \"prompt_ids\")");
     Model m;
     model_load(&m, o.model);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", o.model);
-    JsonConfig *cfg = config_load(path);
-    SampleParams sp = {o.temperature, o.top_p, o.max_new, (int)config_first_int(cfg, "eos_token_id", -1)};
-    config_free(cfg);
+    SampleParams sp = {o.temperature, o.top_p, o.max_new, m.config.gguf_eos};
+    if (!is_gguf(o.model)) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/config.json", o.model);
+        JsonConfig *cfg = config_load(path);
+        sp.eos = (int)config_first_int(cfg, "eos_token_id", -1);
+        config_free(cfg);
+    }
     if (sp.top_p <= 0 || sp.top_p > 1) die("--top-p must be in (0, 1]");
     PromptSet ps;
     prompts_load_jsonl(&ps, o.prompts, m.config.vocab_size);

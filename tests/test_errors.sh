@@ -48,8 +48,11 @@ EOF
 }
 d=$(mkmodel missing 'del header["transformer.h.1.mlp.c_fc.bias"]')
 expect_error "missing tensor" "model.safetensors: tensor transformer.h.1.mlp.c_fc.bias is missing" train --model "$d" --data "$work/good.jsonl"
-d=$(mkmodel shape 'header["transformer.ln_f.weight"]["shape"] = [32, 2]')
-expect_error "wrong shape" "model.safetensors: tensor transformer.ln_f.weight has shape \[32, 2\], expected \[64\]" train --model "$d" --data "$work/good.jsonl"
+C=$(sed -n 's/.*"n_embd": *\([0-9]*\).*/\1/p' "$M/config.json")
+d=$(mkmodel shape 'header["transformer.ln_f.weight"]["shape"] = [header["transformer.ln_f.weight"]["shape"][0] // 2, 2]')
+expect_error "wrong shape" "model.safetensors: tensor transformer.ln_f.weight has shape \[$((C / 2)), 2\], expected \[$C\]" train --model "$d" --data "$work/good.jsonl"
+d=$(mkmodel bytes 'header["transformer.ln_f.weight"]["shape"] = [7]')
+expect_error "shape and byte span disagree" "model.safetensors: tensor transformer.ln_f.weight: F32 shape holds 28 bytes but data_offsets span" train --model "$d" --data "$work/good.jsonl"
 d=$(mkmodel offsets 'data = data[:len(data) // 2]')
 expect_error "offsets past the end of the file" "model.safetensors: tensor .* data_offsets .* outside the data section" train --model "$d" --data "$work/good.jsonl"
 d=$(mkmodel header_long 'RAW = struct.pack("<Q", len(raw) * 2) + raw[8:]')
@@ -92,7 +95,7 @@ expect_error "not a number" "--lr: \"fast\" is not a number" train --model "$M" 
 
 # --- NaN stops the run and keeps the last good parameters (an lr of 1e30 blows up the second step)
 rm -rf "$work/out"
-$REPO train --model "$M" --data data/arith/train.jsonl --out "$work/out" --steps 5 --batch-pairs 4 --lr 1e30 \
+$REPO train --model "$M" --data data/arith/pairs.jsonl --out "$work/out" --steps 5 --batch-pairs 4 --lr 1e30 \
     --lr-schedule constant --warmup-steps 0 --grad-clip 0 >"$work/stdout" 2>"$work/stderr"
 rc=$?
 if [ $rc -ne 0 ] && grep -q "not finite" "$work/stderr" && [ -f "$work/out/model.safetensors" ] \

@@ -2,8 +2,8 @@
 // A verifier scores any response, so preference pairs can be built from the policy's own samples.
 //
 //   arith prompts --n N --seed S                 held-out or training prompts (JSONL prompt_ids)
-//   arith sft --n N --seed S --error-rate E      SFT data: the right sum, or with probability E a
-//                                                plausible mistake (carry dropped, off by one or ten)
+//   arith sft --n N --seed S --error-rate E      SFT data: the right sum, except that when the ones
+//                                                digits carry, the carry is dropped with probability E
 //   arith score --samples FILE                   accuracy of `repo sample` output (first sample: greedy)
 //   arith pairs --samples FILE --out FILE        best vs worst sample per prompt; ties dropped, counted
 //
@@ -32,18 +32,9 @@ static void print_ids(FILE *f, const char *text, int eos) {
     fputc(']', f);
 }
 
-// the mistakes a learner makes: a carry dropped or invented, off by one, off by ten
-static int mistake(int a, int b) {
-    int c = a + b;
-    switch (rnd() % 3) {
-    case 0: { // drop the first carry: add the ones digits without carrying
-        int ones = (a % 10 + b % 10);
-        return ones >= 10 ? c - 10 : c + 10;
-    }
-    case 1: return c + (rnd() % 2 ? 1 : -1);
-    default: return c + (rnd() % 2 ? 10 : -10);
-    }
-}
+// the learner's bad habit: forgetting the carry out of the ones place (57+68 -> 115)
+static int carry_dropped(int a, int b) { return a + b - 10; }
+static int has_carry(int a, int b) { return a % 10 + b % 10 >= 10; }
 
 // The verifier. 1 for the exact sum followed by EOS; otherwise half the fraction of the answer's
 // digits that are right (aligned from the ones place), 0 for anything that is not digits then EOS.
@@ -147,8 +138,8 @@ int main(int argc, char **argv) {
             int a = operand(), b = operand();
             char prompt[32], answer[16];
             snprintf(prompt, sizeof prompt, "%d+%d=", a, b);
-            int wrong = !strcmp(cmd, "sft") && rnd() < error_rate * 4294967296.0;
-            snprintf(answer, sizeof answer, "%d", wrong ? mistake(a, b) : a + b);
+            int wrong = !strcmp(cmd, "sft") && has_carry(a, b) && rnd() < error_rate * 4294967296.0;
+            snprintf(answer, sizeof answer, "%d", wrong ? carry_dropped(a, b) : a + b);
             printf("{\"prompt_ids\": ");
             print_ids(stdout, prompt, 0);
             if (!strcmp(cmd, "sft")) {
