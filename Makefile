@@ -4,21 +4,27 @@ CC ?= gcc
 # finite-math is switched back off (and repo.c tests NaN by bit pattern anyway)
 CFLAGS ?= -O3 -march=native -ffast-math -fno-finite-math-only -Wall -Wextra -Wno-unused-parameter
 OPENMP ?= -fopenmp
-LDLIBS = -lcjson -lm
+LDLIBS = -lcjson -lpcre2-8 -lm
+SOURCES = repo.c io.c tokenizer.c
+HEADERS = io.h tokenizer.h gguf.h
 
 .PHONY: all test run policy experiments clean
 
 all: repo
 
-repo: repo.c io.c io.h
-	$(CC) $(CFLAGS) $(OPENMP) -o $@ repo.c io.c $(LDLIBS)
+# GGUF dequantization is bit-exact with ggml only without fused multiply-adds; the matmuls want them
+gguf.o: gguf.c gguf.h
+	$(CC) $(CFLAGS) -ffp-contract=off -c -o $@ gguf.c
+
+repo: $(SOURCES) $(HEADERS) gguf.o
+	$(CC) $(CFLAGS) $(OPENMP) -DREPO_GGUF -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
 # the same program without OpenMP (llm.c's CI builds both; pragmas must not be load-bearing)
-repo_noomp: repo.c io.c io.h
-	$(CC) $(CFLAGS) -Wno-unknown-pragmas -o $@ repo.c io.c $(LDLIBS)
+repo_noomp: $(SOURCES) $(HEADERS) gguf.o
+	$(CC) $(CFLAGS) -Wno-unknown-pragmas -DREPO_GGUF -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
-tests/test_layers: tests/test_layers.c repo.c io.c io.h
-	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -o $@ tests/test_layers.c io.c $(LDLIBS)
+tests/test_layers: tests/test_layers.c $(SOURCES) $(HEADERS) gguf.o
+	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -DREPO_GGUF -o $@ tests/test_layers.c io.c tokenizer.c gguf.o $(LDLIBS)
 
 tests/compare: tests/compare.c io.c io.h
 	$(CC) -O2 -Wall -o $@ tests/compare.c io.c $(LDLIBS)
@@ -33,6 +39,10 @@ run:
 	@$(MAKE) --no-print-directory repo data/arith/arith
 	@bash data/arith/run.sh
 
+# the paper's findings in miniature: sweeps with 3 seeds, figures in docs/figures (README: runtime)
+experiments: repo data/arith/arith
+	bash data/arith/experiments.sh
+
 # rebuilds the shipped policy and pairs from scratch
 policy: repo data/arith/arith
 	bash data/arith/make_policy.sh
@@ -44,4 +54,4 @@ test:
 	@bash tests/run_all.sh
 
 clean:
-	rm -f repo repo_noomp tests/compare tests/test_layers data/arith/arith
+	rm -f repo repo_noomp gguf.o tests/compare tests/test_layers data/arith/arith

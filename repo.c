@@ -733,16 +733,21 @@ static void model_write_tensors(const Model *m, const float *memory, const char 
 
 // config.json for a model that came without one (GGUF): what LlamaForCausalLM reads
 static void write_llama_config(const Config *c, const char *path) {
+    int qwen2 = c->qkv_bias && !c->proj_bias && !c->mlp_bias; // Llama's attention_bias would add an o_proj bias
     AtomicFile af = atomic_open(path);
-    fprintf(af.f, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n"
-            "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
+    if (qwen2) fprintf(af.f, "{\n  \"architectures\": [\"Qwen2ForCausalLM\"],\n  \"model_type\": \"qwen2\",\n"
+                       "  \"use_sliding_window\": false,\n  \"sliding_window\": null,\n");
+    else fprintf(af.f, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n");
+    fprintf(af.f, "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
             "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n",
             c->channels, c->hidden, c->n_layer, c->n_head, c->n_kv_head);
     if (c->head_dim * c->n_head != c->channels) fprintf(af.f, "  \"head_dim\": %d,\n", c->head_dim);
+    if (c->gguf_eos >= 0) fprintf(af.f, "  \"eos_token_id\": %d,\n", c->gguf_eos);
     fprintf(af.f, "  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %.9g,\n  \"rope_theta\": %.9g,\n"
-            "  \"rope_scaling\": null,\n  \"attention_bias\": %s,\n  \"mlp_bias\": %s,\n  \"tie_word_embeddings\": %s,\n"
-            "  \"vocab_size\": %d,\n  \"torch_dtype\": \"float32\"\n}\n",
-            c->max_seq_len, c->norm_eps, c->rope_theta, c->qkv_bias ? "true" : "false", c->mlp_bias ? "true" : "false",
+            "  \"rope_scaling\": null,\n", c->max_seq_len, c->norm_eps, c->rope_theta);
+    if (!qwen2) fprintf(af.f, "  \"attention_bias\": %s,\n  \"mlp_bias\": %s,\n", c->qkv_bias ? "true" : "false",
+                        c->mlp_bias ? "true" : "false");
+    fprintf(af.f, "  \"tie_word_embeddings\": %s,\n  \"vocab_size\": %d,\n  \"torch_dtype\": \"float32\"\n}\n",
             c->tied ? "true" : "false", c->vocab_size);
     atomic_close(&af);
 }
@@ -778,11 +783,16 @@ static void model_load_gguf(Model *m, const char *path) {
     char err[1024];
     GGUF *g = gguf_open(path, err, sizeof err);
     if (!g) die("%s", err);
+    // llama (Mistral files say llama too) or qwen2: q, k, v biases, and rows not permuted by the converter
     const char *arch = gguf_get_str(g, "general.architecture");
-    if (!arch || strcmp(arch, "llama")) die("%s: general.architecture \"%s\" is not supported (llama is)", path, arch ? arch : "?");
+    if (!arch || (strcmp(arch, "llama") && strcmp(arch, "qwen2")))
+        die("%s: general.architecture \"%s\" is not supported (llama, qwen2 are)", path, arch ? arch : "?");
+    int permuted = !strcmp(arch, "llama");
     GGUFLlamaConfig gc;
     if (gguf_llama_config(g, &gc, err, sizeof err)) die("%s", err);
-    const char *scaling = gguf_get_str(g, "llama.rope.scaling.type");
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *scaling = gguf_get_str(g, key);
     if ((scaling && strcmp(scaling, "none")) || gguf_find_tensor(g, "rope_freqs.weight"))
         die("%s: rope scaling \"%s\" is not supported (only plain RoPE)", path, scaling ? scaling : "llama3 rope_freqs");
     Config *c = &m->config;
@@ -792,14 +802,18 @@ static void model_load_gguf(Model *m, const char *path) {
     c->norm_eps = gc.rms_norm_eps; c->rope_theta = gc.rope_theta; c->tied = gc.tied_embeddings;
     c->head_dim = c->channels / c->n_head;
     uint32_t u;
-    if (gguf_get_u32(g, "llama.attention.key_length", &u)) c->head_dim = (int)u;
-    if (gguf_get_u32(g, "llama.rope.dimension_count", &u) && (int)u != c->head_dim)
-        die("%s: llama.rope.dimension_count %u differs from the head size %d (partial RoPE is not supported)", path, u, c->head_dim);
-    if (c->max_seq_len <= 0) die("%s: llama.context_length is missing", path);
+    snprintf(key, sizeof key, "%s.attention.key_length", arch);
+    if (gguf_get_u32(g, key, &u)) c->head_dim = (int)u;
+    snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
+    if (gguf_get_u32(g, key, &u) && (int)u != c->head_dim)
+        die("%s: %s %u differs from the head size %d (partial RoPE is not supported)", path, key, u, c->head_dim);
+    if (c->max_seq_len <= 0) die("%s: %s.context_length is missing", path, arch);
     if (c->head_dim % 2) die("%s: head size %d must be even (RoPE rotates pairs)", path, c->head_dim);
     c->qkv_bias = gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     c->proj_bias = gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
     c->mlp_bias = gguf_find_tensor(g, "blk.0.ffn_gate.bias") != NULL;
+    if (!permuted && (!c->qkv_bias || c->proj_bias || c->mlp_bias))
+        die("%s: a qwen2 file needs attn_q/k/v biases and no others", path);
     c->gguf_eos = gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u) && u <= INT32_MAX ? (int)u : -1;
     model_alloc_parameters(m);
     char *seen = xcalloc(m->n_entries, 1);
@@ -821,7 +835,7 @@ static void model_load_gguf(Model *m, const char *path) {
         float *dst = m->params_memory + e->offset;
         if (gguf_tensor_to_f32(g, t, dst, err, sizeof err)) die("%s", err);
         int is_q = ends_with(t->name, ".attn_q.weight"), is_k = ends_with(t->name, ".attn_k.weight");
-        if ((is_q || is_k) && gguf_unpermute_qk(dst, e->rows, e->cols, is_q ? c->n_head : c->n_kv_head))
+        if (permuted && (is_q || is_k) && gguf_unpermute_qk(dst, e->rows, e->cols, is_q ? c->n_head : c->n_kv_head))
             die("%s: tensor %s: %d rows do not split into heads", path, t->name, e->rows);
         seen[j] = 1;
     }
@@ -1248,11 +1262,13 @@ static PairLoss loss_cpo(PairStats p, LossParams h) {
     return (PairLoss){softplus(-z) - h.lambda * p.s_c, dz - h.lambda, -dz};
 }
 
-// ORPO: -l_c - lambda log sigmoid(odds(l_c) - odds(l_r)), odds(l) = l - log(1 - e^l), d odds/dl = 1/(1 - e^l)
+// ORPO: -l_c - lambda log sigmoid(odds(l_c) - odds(l_r)), odds(l) = l - log(1 - e^l), d odds/dl = 1/(1 - e^l).
+// dL/dl_c = -1 - lambda sigmoid(-z) / (1 - e^l_c) is 0/0 when a confident model's l_c rounds to 0;
+// multiplied out it is -1 - lambda / ((1 - e^l_c) + e^(l_c - odds(l_r))), finite there.
 static PairLoss loss_orpo(PairStats p, LossParams h) {
-    double lc = p.s_c / p.n_c, lr = p.s_r / p.n_r;
-    double z = (lc - log(-expm1(lc))) - (lr - log(-expm1(lr))), dz = -h.lambda * sigmoid(-z);
-    double d_lc = -1 + dz / -expm1(lc), d_lr = -dz / -expm1(lr);
+    double lc = p.s_c / p.n_c, lr = p.s_r / p.n_r, odds_r = lr - log(-expm1(lr));
+    double z = (lc - log(-expm1(lc))) - odds_r;
+    double d_lc = -1 - h.lambda / (-expm1(lc) + exp(lc - odds_r)), d_lr = h.lambda * sigmoid(-z) / -expm1(lr);
     return (PairLoss){-lc + h.lambda * softplus(-z), d_lc / p.n_c, d_lr / p.n_r};
 }
 

@@ -23,7 +23,7 @@ All randomness comes from numpy.random.RandomState / random.Random with fixed
 seeds (both streams are stable across versions), so inputs are byte-identical
 on every machine.
 
-Coverage of the cases (CASES below): every loss (repo, simpo, dpo, ipo, sft) on at least two
+Coverage of the cases (CASES below): repo, simpo, dpo, ipo, sft each on at least two
 model shapes (1-3 layers, n_embd 8-24, 1-4 heads, vocab 50-200, n_positions 32-64, LN eps 1e-5
 and 1e-6); one-token responses; odd lengths; a repo batch where exactly some pairs are filtered
 at step 1 (gamma picked between two initial margins); linear and cosine gamma schedules; linear
@@ -32,15 +32,25 @@ and cosine lr schedules with and without warmup; --micro-batch-pairs not dividin
 short prompt kept with both responses cut); a partial last batch followed by the wrap into the
 next epoch; gradient clipping that triggers at some steps and not at others, clipping enabled but
 never triggered, and clipping off; model files with attn.bias / attn.masked_bias buffers and an
-lm_head.weight, without the "transformer." prefix, and stored as BF16 and as F16.
+lm_head.weight, without the "transformer." prefix, and stored as BF16 and as F16.  The rest of the
+paper's table (slic, cpo, orpo, rdpo, repo++, dpo-repo, dpo-repo++) has one case each, two for repo++
+and dpo-repo: a repo++ batch with one pair filtered at step 1 (in a micro-batch of its own, so that
+micro-batch skips its backward pass), and a dpo-repo batch with one pair filtered at step 2 (dpo-repo
+cannot filter at step 1: h = s - r = 0 for every pair there).  The slic case has the hinge active for
+some pairs and not others at every step; every hyper-parameter flag is written to args.txt.
 Generation rejects (and moves to the next seed) any input where a float32 trainer could flip a
-discontinuous quantity: |M - gamma| < 1e-3, |M| < 1e-4, a grad norm within 2% of the clip
-threshold, or a step whose gradient is exactly zero.  Hand checks on every generation: DPO
-step-1 loss = log 2, IPO step-1 loss = 1/(4 beta^2), SFT loss = -chosen_logp = mean over pairs of
-HF's own labels-loss (response-token NLL), repo/simpo losses recomputed from the logged margins,
-and the truncation rule re-derived pair by pair.
+discontinuous quantity: |M - gamma| < 1e-3, |M| < 1e-4, a kink argument (ReLU / min(., 0) / hinge)
+within 1e-3 of 0, a grad norm within 2% of the clip threshold, or a step whose gradient is exactly
+zero; and any input that is ill-conditioned in float32 (the same reference run in float32 must land
+within a tenth of compare.c's tolerances; a gradient entry that is by chance ~1e-9 makes Adam's first
+step amplify float32 noise into an O(lr) move).  Hand checks on every generation: DPO
+step-1 loss = log 2, IPO step-1 loss = 1/(4 beta^2), R-DPO step-1 loss = mean softplus(alpha (n_c - n_r)),
+dpo-repo step-1 loss = gamma, dpo-repo++ step-1 loss = softplus(gamma), SFT loss = -chosen_logp = mean
+over pairs of HF's own labels-loss (response-token NLL), repo/simpo losses recomputed from the logged
+margins, every step's loss recomputed from the per-pair log-probs with a second (plain-math) writing of
+each objective, the step-1 autograd derivatives of each pair loss w.r.t. s_c, s_r against central
+differences of that second writing, and the truncation rule re-derived pair by pair.
 """
-import io
 import json
 import math
 import os
@@ -50,12 +60,16 @@ import struct
 import sys
 import tempfile
 
+# torch's OpenMP pool spins by default; on a machine busy with other work (a parallel `make test`)
+# the spinning threads fight for the cores and the tiny float64 kernels here run ~100x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 try:
-    import transformers  # noqa: F401
+    import transformers  # noqa: F401  (presence test)
     from transformers import GPT2Config, GPT2LMHeadModel
     HAVE_HF = True
 except Exception:  # pragma: no cover - fallback path
@@ -315,7 +329,14 @@ def seq_logp(model, prompt, resp):
     return tok[P - 1:].sum(), len(resp)
 
 
-def pair_loss(kind, s_c, n_c, s_r, n_r, gamma, beta, ref):
+def log1mexp(x):
+    """log(1 - e^x) for x < 0, accurate at both ends (Maechler 2012): log(-expm1(x)) for x > -log 2,
+    log1p(-exp(x)) below."""
+    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def pair_loss(kind, s_c, n_c, s_r, n_r, gamma, beta, ref, lam=None, delta=None, alpha=None):
+    """Per-pair loss as a torch expression of the summed log-probs; autograd supplies the gradient."""
     l_c, l_r = s_c / n_c, s_r / n_r
     M = l_c - l_r
     if kind == "repo":
@@ -330,32 +351,107 @@ def pair_loss(kind, s_c, n_c, s_r, n_r, gamma, beta, ref):
         return ((s_c - r_c) / n_c - (s_r - r_r) / n_r - 1.0 / (2 * beta)) ** 2
     if kind == "sft":
         return -l_c
+    if kind == "slic":
+        return torch.clamp(delta - s_c + s_r, min=0.0) - lam * s_c
+    if kind == "cpo":
+        return -F.logsigmoid(beta * s_c - beta * s_r) - lam * s_c
+    if kind == "orpo":
+        odds_c, odds_r = l_c - log1mexp(l_c), l_r - log1mexp(l_r)
+        return -l_c - lam * F.logsigmoid(odds_c - odds_r)
+    if kind == "rdpo":
+        r_c, r_r = ref
+        return -F.logsigmoid(beta * (s_c - r_c) - beta * (s_r - r_r) - alpha * (n_c - n_r))
+    if kind == "repo++":
+        return -F.logsigmoid(torch.clamp(beta * (M - gamma), max=0.0))
+    if kind == "dpo-repo":
+        r_c, r_r = ref
+        return torch.relu(gamma - ((s_c - r_c) - (s_r - r_r)))
+    if kind == "dpo-repo++":
+        r_c, r_r = ref
+        return -F.logsigmoid(torch.clamp(beta * ((s_c - r_c) - (s_r - r_r)) - gamma, max=0.0))
     raise ValueError(kind)
+
+
+def pair_loss_np(kind, s_c, n_c, s_r, n_r, gamma, beta, ref, lam=None, delta=None, alpha=None):
+    """The same losses written again in plain math on floats (for the hand checks)."""
+    sp = lambda x: math.log1p(math.exp(-abs(x))) + max(x, 0.0)       # softplus = -log sigmoid(-x)
+    M = s_c / n_c - s_r / n_r
+    h = (s_c - ref[0]) - (s_r - ref[1]) if ref is not None else None
+    odds = lambda l: l - math.log(1.0 - math.exp(l))
+    return {"repo": lambda: max(gamma - M, 0.0),
+            "simpo": lambda: sp(-beta * (M - gamma)),
+            "dpo": lambda: sp(-beta * h),
+            "ipo": lambda: ((s_c - ref[0]) / n_c - (s_r - ref[1]) / n_r - 0.5 / beta) ** 2,
+            "sft": lambda: -s_c / n_c,
+            "slic": lambda: max(0.0, delta - s_c + s_r) - lam * s_c,
+            "cpo": lambda: sp(-beta * (s_c - s_r)) - lam * s_c,
+            "orpo": lambda: -s_c / n_c + lam * sp(-(odds(s_c / n_c) - odds(s_r / n_r))),
+            "rdpo": lambda: sp(-(beta * h - alpha * (n_c - n_r))),
+            "repo++": lambda: sp(-min(beta * (M - gamma), 0.0)),
+            "dpo-repo": lambda: max(gamma - h, 0.0),
+            "dpo-repo++": lambda: sp(-min(beta * h - gamma, 0.0))}[kind]()
+
+
+def kink_args(kind, s_c, n_c, s_r, n_r, gamma, beta, ref, lam=None, delta=None, alpha=None):
+    """The arguments of the loss's non-smooth points (ReLU / min(., 0)) for one pair; a float32 trainer
+    may land on either side of a kink when its argument is within rounding of 0."""
+    M = s_c / n_c - s_r / n_r
+    h = (s_c - ref[0]) - (s_r - ref[1]) if ref is not None else None
+    return {"repo": lambda: [gamma - M], "repo++": lambda: [beta * (M - gamma)],
+            "slic": lambda: [delta - s_c + s_r], "dpo-repo": lambda: [gamma - h],
+            "dpo-repo++": lambda: [beta * h - gamma]}.get(kind, lambda: [])()
+
+
+def pair_filtered(kind, s_c, n_c, s_r, n_r, gamma, beta, ref, **hp):
+    """Is the pair filtered (zero loss gradient) by a filtering objective?"""
+    k = kink_args(kind, s_c, n_c, s_r, n_r, gamma, beta, ref, **hp)
+    return {"repo": lambda: k[0] <= 0, "dpo-repo": lambda: k[0] <= 0,
+            "repo++": lambda: k[0] >= 0, "dpo-repo++": lambda: k[0] >= 0}[kind]()
 
 
 # ----------------------------------------------------------------------------
 # argument handling (the subset of ./repo train flags the cases use)
 
 DEFAULTS = dict(loss="repo", gamma=0.5, gamma_end=None, gamma_schedule="constant", beta=2.0, lr=5e-3,
+                lambda_=None, delta=None, alpha=None,
                 lr_schedule="constant", warmup_steps=0, weight_decay=0.1, grad_clip=0.0, batch_pairs=4,
                 micro_batch_pairs=None, steps=3, max_len=None, max_prompt_len=None, seed=1, no_shuffle=True)
 
 
-USES_GAMMA = ("repo", "simpo")
-USES_BETA = ("simpo", "dpo", "ipo")
+# which hyper-parameters each loss reads (./repo refuses the others); which score a frozen reference
+USES_GAMMA = ("repo", "simpo", "repo++", "dpo-repo", "dpo-repo++")
+USES_BETA = ("simpo", "dpo", "ipo", "cpo", "rdpo", "repo++", "dpo-repo++")
+USES_LAMBDA = ("slic", "cpo", "orpo")
+USES_DELTA = ("slic",)
+USES_ALPHA = ("rdpo",)
+NEEDS_REF = ("dpo", "ipo", "rdpo", "dpo-repo", "dpo-repo++")
+FILTERING = ("repo", "repo++", "dpo-repo", "dpo-repo++")
+
+
+def hp_of(a):
+    """--lambda / --delta / --alpha as pair_loss keywords"""
+    return dict(lam=a.get("lambda_"), delta=a.get("delta"), alpha=a.get("alpha"))
 
 
 def args_to_str(a):
     """./repo refuses flags the chosen loss does not read (--gamma* for dpo/ipo/sft, --beta for
     repo/sft), so only the relevant ones are written; every relevant one is written explicitly."""
     parts = [f"--loss {a['loss']}"]
-    for k in ("gamma", "gamma_end", "beta", "lr", "weight_decay", "grad_clip"):
+    for k in ("gamma", "gamma_end", "beta", "lambda_", "delta", "alpha", "lr", "weight_decay", "grad_clip"):
         if k.startswith("gamma") and a["loss"] not in USES_GAMMA:
             continue
         if k == "beta" and a["loss"] not in USES_BETA:
             continue
+        if k == "lambda_" and a["loss"] not in USES_LAMBDA:
+            continue
+        if k == "delta" and a["loss"] not in USES_DELTA:
+            continue
+        if k == "alpha" and a["loss"] not in USES_ALPHA:
+            continue
+        if k in ("lambda_", "delta", "alpha"):
+            assert a.get(k) is not None, f"--loss {a['loss']}: give --{k.rstrip('_')} explicitly"
         if a.get(k) is not None:
-            parts.append(f"--{k.replace('_', '-')} {a[k]!r}")
+            parts.append(f"--{k.rstrip('_').replace('_', '-')} {a[k]!r}")
     for k in ("gamma_schedule", "lr_schedule"):
         if k.startswith("gamma") and a["loss"] not in USES_GAMMA:
             continue
@@ -376,6 +472,8 @@ def parse_args_str(s):
         t = toks[i]
         assert t.startswith("--"), t
         k = t[2:].replace("-", "_")
+        k = "lambda_" if k == "lambda" else k
+        assert k in DEFAULTS, t
         if k == "no_shuffle":
             a[k] = True
             i += 1
@@ -413,9 +511,9 @@ def train(model_dir, data_path, a, dtype=torch.float64, use_hf=None):
     g1 = a["gamma_end"] if a["gamma_end"] is not None else g0
     beta = a["beta"]
 
-    # frozen reference log-probs (dpo / ipo), computed once with the initial weights
+    # frozen reference log-probs (dpo, ipo, rdpo, dpo-repo, dpo-repo++), computed once with the initial weights
     ref = None
-    if a["loss"] in ("dpo", "ipo"):
+    if a["loss"] in NEEDS_REF:
         with torch.no_grad():
             ref = [(seq_logp(model, pr, c)[0].item(), seq_logp(model, pr, r)[0].item()) for pr, c, r in data]
 
@@ -424,18 +522,19 @@ def train(model_dir, data_path, a, dtype=torch.float64, use_hf=None):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a["weight_decay"]},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=a["lr"], betas=(0.9, 0.999), eps=1e-8)
-    log, grads0, margins_seen = [], None, []
+    log, grads0, margins_seen, pair_stats = [], None, [], []
     for s in range(N):
         lr = lr_at(s, N, a["lr"], a["lr_schedule"], a["warmup_steps"])
         gamma = gamma_at(s, N, g0, g1, a["gamma_schedule"])
         idx = batch_indices(s, len(data), B)
         opt.zero_grad(set_to_none=False)
-        losses, Ms, lcs, lrs = [], [], [], []
+        losses, Ms, lcs, lrs, stats = [], [], [], [], []
         for i in idx:
             pr, c, r = data[i]
             s_c, n_c = seq_logp(model, pr, c)
             s_r, n_r = seq_logp(model, pr, r)
-            losses.append(pair_loss(a["loss"], s_c, n_c, s_r, n_r, gamma, beta, ref[i] if ref else None))
+            losses.append(pair_loss(a["loss"], s_c, n_c, s_r, n_r, gamma, beta, ref[i] if ref else None, **hp_of(a)))
+            stats.append((s_c.item(), n_c, s_r.item(), n_r, ref[i] if ref else None))
             lcs.append((s_c / n_c).item())
             lrs.append((s_r / n_r).item())
             Ms.append(lcs[-1] - lrs[-1])
@@ -456,8 +555,11 @@ def train(model_dir, data_path, a, dtype=torch.float64, use_hf=None):
                         filtered_frac=float((Mn >= gamma).mean()), chosen_logp=float(np.mean(lcs)),
                         rejected_logp=float(np.mean(lrs)), grad_norm=gn))
         margins_seen.append((gamma, Ms))
+        pair_stats.append(stats)
     final = {n: p.detach().double().numpy().copy() for n, p in zip(model.names, model.params)}
-    return dict(cfg=cfg, log=log, grads0=grads0, final=final, margins=margins_seen, data=data, ref=ref)
+    # pair_stats[step] = [(s_c, n_c, s_r, n_r, (r_c, r_r) or None) per pair of that step's batch]
+    return dict(cfg=cfg, log=log, grads0=grads0, final=final, margins=margins_seen, data=data, ref=ref,
+                pair_stats=pair_stats)
 
 
 # ----------------------------------------------------------------------------
@@ -506,6 +608,29 @@ CASES = [
          args=dict(loss="sft", batch_pairs=3, max_len=8, max_prompt_len=3, grad_clip="off")),
     dict(name="sft_s2", shape="s2", data=dict(n=4, plen=(2, 7), rlen=(1, 7)),
          args=dict(loss="sft", batch_pairs=4, grad_clip="on")),
+    # the rest of the paper's table of objectives
+    dict(name="slic_s2", shape="s2", data=dict(n=4, plen=(2, 7), rlen=(1, 7)),
+         args=dict(loss="slic", delta=14.0, lambda_=0.1, batch_pairs=4, grad_clip="on")),
+    dict(name="cpo_s1_micro", shape="s1", data=dict(n=6, plen=(1, 5), rlen=(1, 5), one_tok=True),
+         args=dict(loss="cpo", beta=0.2, lambda_=0.5, batch_pairs=3, micro_batch_pairs=2, grad_clip="on")),
+    dict(name="orpo_s4", shape="s4", dtype="F16", data=dict(n=4, plen=(1, 6), rlen=(1, 7)),
+         args=dict(loss="orpo", lambda_=0.5, batch_pairs=4, grad_clip="on")),
+    dict(name="rdpo_s1", shape="s1", dtype="BF16", data=dict(n=6, plen=(1, 5), rlen=(1, 5)),
+         args=dict(loss="rdpo", beta=0.5, alpha=0.2, batch_pairs=3, grad_clip="on")),
+    dict(name="repo_pp_s1", shape="s1", prefix=False, data=dict(n=8, plen=(1, 5), rlen=(1, 4), one_tok=True),
+         args=dict(loss="repo++", gamma=0.5, beta=2.0, batch_pairs=4, grad_clip="on")),
+    # one pair filtered at step 1, in a micro-batch of its own (that micro-batch has no backward pass)
+    dict(name="repo_pp_s2_partial_filter", shape="s2", data=dict(n=6, plen=(2, 7), rlen=(1, 7)),
+         args=dict(loss="repo++", gamma="auto_partial", gamma_schedule="cosine", beta=2.5, batch_pairs=6,
+                   micro_batch_pairs=1, lr_schedule="linear", grad_clip="on")),
+    dict(name="dpo_repo_s4", shape="s4", extra=True, data=dict(n=4, plen=(2, 7), rlen=(1, 7), one_tok=True),
+         args=dict(loss="dpo-repo", gamma=6.0, batch_pairs=4, grad_clip="on")),
+    # h = 0 for every pair at step 1, so dpo-repo cannot filter there: one pair filtered at step 2
+    dict(name="dpo_repo_s2_partial_filter", shape="s2", partial_step=2, probe_gamma=1.0,
+         data=dict(n=6, plen=(2, 7), rlen=(1, 7)),
+         args=dict(loss="dpo-repo", gamma="auto_partial", batch_pairs=6, micro_batch_pairs=4, grad_clip="on")),
+    dict(name="dpo_repo_pp_s3", shape="s3", data=dict(n=4, plen=(3, 9), rlen=(2, 9)),
+         args=dict(loss="dpo-repo++", gamma=2.0, beta=0.1, batch_pairs=4, grad_clip="on")),
 ]
 
 
@@ -609,17 +734,28 @@ def build_case(case, root, dtype=torch.float64, verbose=True):
         mdir, dpath = os.path.join(cdir, "model"), os.path.join(cdir, "data.jsonl")
         # pass 1: no clipping, to size the clip threshold and (optionally) choose gamma
         g = case["args"].get("gamma", 0.0)
-        probe = dict(a, gamma=(0.0 if g == "auto_partial" else g), grad_clip=0.0)
+        # auto_partial: gamma chosen so that the batch of step `partial_step` (default 1) has exactly one
+        # pair filtered.  The probe's gamma must leave every pair active before that step (repo/repo++:
+        # 0.0 at step 1; dpo-repo: any gamma > 0, as h = s - r = 0 for every pair at step 1, so that
+        # step's gradient does not depend on gamma and no dpo-repo pair can be filtered at step 1).
+        pstep = case.get("partial_step", 1)
+        probe = dict(a, gamma=(case.get("probe_gamma", 0.0) if g == "auto_partial" else g), grad_clip=0.0)
         if g == "auto_partial":
+            assert pstep == 1 or a["gamma_schedule"] == "constant"
             probe["gamma_end"] = None
-            probe["steps"] = 1
+            probe["steps"] = pstep
         r = train(mdir, dpath, probe, dtype)
         if g == "auto_partial":
-            # gamma between the two largest step-1 margins: exactly one pair filtered at step 1;
-            # gamma_end = gamma + 1.5 so that the ReLU stays active for the others
-            Ms = sorted(r["margins"][0][1])
+            # gamma between the two largest margins of that step (M for repo / repo++, h_c - h_r for
+            # dpo-repo); with a gamma schedule, gamma_end = gamma + 1.5 so that the others stay active
+            if a["loss"] in ("repo", "repo++"):
+                Ms = sorted(r["margins"][pstep - 1][1])
+            else:
+                assert a["loss"] == "dpo-repo", a["loss"]
+                Ms = sorted((sc - rf[0]) - (sr - rf[1]) for sc, _, sr, _, rf in r["pair_stats"][pstep - 1])
             g = fmt_float(0.5 * (Ms[-2] + Ms[-1]))
-            a["gamma_end"] = fmt_float(g + 1.5)
+            if a["gamma_schedule"] != "constant":
+                a["gamma_end"] = fmt_float(g + 1.5)
             probe = dict(a, gamma=g, grad_clip=0.0)
             r = train(mdir, dpath, probe, dtype)
         norms = [e["grad_norm"] for e in r["log"]]
@@ -634,6 +770,8 @@ def build_case(case, root, dtype=torch.float64, verbose=True):
         a3 = parse_args_str(args_str)
         r = train(mdir, dpath, a3, dtype)
         ok, why = validate(case, a3, r)
+        if ok and dtype == torch.float64:
+            ok, why = float32_conditioning(mdir, dpath, a3, r)
         if ok:
             break
         if verbose:
@@ -681,6 +819,38 @@ def validate(case, a, r):
             return False, "every pair filtered at step 1"
         if case["args"].get("gamma") == "auto_partial" and not (0 < f0 < 1):
             return False, "auto_partial gamma does not filter a strict subset"
+    # every kink (ReLU / min(., 0) argument) of every pair at every step at least 1e-3 away from 0
+    # (runs that do not record per-pair statistics, like tests/llama_reference.py's, rely on the margin checks above)
+    for s, (st, e) in enumerate(zip(r.get("pair_stats", []), r["log"])):
+        for sc, nc, sr, nr, rf in st:
+            for k in kink_args(a["loss"], sc, nc, sr, nr, e["gamma"], a["beta"], rf, **hp_of(a)):
+                if abs(k) < 1e-3:
+                    return False, f"step {s+1}: kink argument {k:.2e}"
+    if a["loss"] in FILTERING and a["loss"] != "repo":
+        for s, (st, e) in enumerate(zip(r.get("pair_stats", []), r["log"])):
+            nf = sum(pair_filtered(a["loss"], sc, nc, sr, nr, e["gamma"], a["beta"], rf, **hp_of(a))
+                     for sc, nc, sr, nr, rf in st)
+            if nf == len(st):
+                return False, f"step {s+1}: every pair filtered"
+            if case["args"].get("gamma") == "auto_partial" and s + 1 == case.get("partial_step", 1) and nf == 0:
+                return False, f"auto_partial gamma filters no pair at step {s+1}"
+    return True, ""
+
+
+def float32_conditioning(mdir, dpath, a, r):
+    """Reject ill-conditioned inputs: the same reference run in float32 must land within a tenth of
+    compare.c's tolerances.  What this catches: a gradient entry that is not exactly zero but nearly
+    so (|g| ~ 1e-9 by chance cancellation), below float32 noise (~1e-7); Adam's first step
+    lr * g / (|g| + 1e-8) turns that noise into an O(lr) move of either sign, which then shifts every
+    later margin.  (Exactly-zero entries, e.g. unused wpe rows, stay zero in float32 and are harmless.)"""
+    r32 = train(mdir, dpath, a, torch.float32)
+    logerr = max(abs(x[k] - y[k]) / (LOG_ATOL + LOG_RTOL * abs(y[k]))
+                 for x, y in zip(r32["log"], r["log"]) for k in LOG_KEYS)
+    gerr = max(rel_l2(r32["grads0"][n], r["grads0"][n]) for n in r["grads0"])
+    _, I = load_model_params(mdir)
+    perr = max(param_err(n, r32["final"][n], r["final"][n], I[n])[0] for n in r["final"])
+    if logerr > 0.1 or gerr > GRAD_RTOL / 10 or perr > PARAM_RTOL / 10:
+        return False, f"ill-conditioned in float32: log err/tol {logerr:.3g}, grads {gerr:.2e}, params {perr:.2e}"
     return True, ""
 
 
@@ -700,6 +870,35 @@ def hand_checks(case, a, r, mdir):
         if a["loss"] == "simpo":
             assert abs(e["loss"] - np.mean(np.log1p(np.exp(-a["beta"] * (Mn - gamma))))) < 1e-12
         assert abs(e["margin_mean"] - (e["chosen_logp"] - e["rejected_logp"])) < 1e-12
+    # closed forms at step 1, where the policy is the reference (h = s - r = 0 for every pair)
+    st0 = r["pair_stats"][0]
+    if a["loss"] == "rdpo":
+        want = np.mean([math.log1p(math.exp(a["alpha"] * (nc - nr))) for _, nc, _, nr, _ in st0])
+        assert abs(l0["loss"] - want) < 1e-12, (l0["loss"], want)
+    if a["loss"] == "dpo-repo":
+        assert l0["gamma"] > 0 and abs(l0["loss"] - l0["gamma"]) < 1e-12, l0
+    if a["loss"] == "dpo-repo++":
+        assert l0["gamma"] > 0 and abs(l0["loss"] - math.log1p(math.exp(l0["gamma"]))) < 1e-12, l0
+    # every step's batch loss = mean of the losses written again in plain math (pair_loss_np), and at
+    # step 1 torch's derivatives of each pair loss w.r.t. s_c, s_r = central differences of pair_loss_np
+    hp = hp_of(a)
+    for s, (st, e) in enumerate(zip(r["pair_stats"], r["log"])):
+        want = np.mean([pair_loss_np(a["loss"], sc, nc, sr, nr, e["gamma"], a["beta"], rf, **hp)
+                        for sc, nc, sr, nr, rf in st])
+        assert abs(e["loss"] - want) < 1e-12 * max(1.0, abs(want)), (s + 1, e["loss"], want)
+        if s > 0:
+            continue
+        for sc, nc, sr, nr, rf in st:
+            tc = torch.tensor(sc, dtype=torch.float64, requires_grad=True)
+            tr = torch.tensor(sr, dtype=torch.float64, requires_grad=True)
+            pair_loss(a["loss"], tc, nc, tr, nr, e["gamma"], a["beta"], rf, **hp).backward()
+            fd_eps = 1e-5
+            f = lambda x, y: pair_loss_np(a["loss"], x, nc, y, nr, e["gamma"], a["beta"], rf, **hp)
+            dc = (f(sc + fd_eps, sr) - f(sc - fd_eps, sr)) / (2 * fd_eps)
+            dr = (f(sc, sr + fd_eps) - f(sc, sr - fd_eps)) / (2 * fd_eps)
+            grad = lambda t: 0.0 if t.grad is None else t.grad.item()   # sft does not read s_r
+            for got, fd in ((grad(tc), dc), (grad(tr), dr)):
+                assert abs(got - fd) < 1e-7 * max(1.0, abs(fd)), (a["loss"], got, fd)
     # step 1 per-token log-probs: independent computation with HF's own labels-loss
     # (mean NLL over response tokens, prompt labels = -100) == -chosen_logp, for every pair
     if HAVE_HF:

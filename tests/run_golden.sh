@@ -8,9 +8,9 @@
 # Prints "PASS <case> <what>" / "FAIL <case> <what>: detail" and finally "N passed, M failed";
 # exits non-zero if anything failed.
 set -u
-cd "$(dirname "$0")/.."
-GOLDEN=${1:-tests/golden}
-REPO=${REPO:-./repo}
+GOLDEN=$(cd "${1:-$(dirname "$0")/golden}" && pwd) || exit 2
+REPO=$(realpath "${REPO:-$(dirname "$0")/../repo}")
+cd "$(dirname "$0")/.." || exit 2
 COMPARE=tests/compare
 
 if [ ! -x "$REPO" ]; then echo "run_golden: $REPO not built (make repo)" >&2; exit 2; fi

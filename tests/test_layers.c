@@ -113,6 +113,33 @@ static void lp_back(void *p) {
     for (int i = 0; i < B * T * V; i++) current->grads[0][i] += c->work[i];
 }
 
+// Llama's layers
+typedef struct { float *out, *inp, *w, *rstd; } RmsCtx;
+static void rms_run(void *p) { RmsCtx *c = p; rmsnorm_forward(c->out, c->rstd, c->inp, c->w, B * T, C, 1e-5f); }
+static void rms_back(void *p) {
+    RmsCtx *c = p;
+    rmsnorm_backward(current->grads[0], current->grads[1], current->w, c->inp, c->w, c->rstd, B * T, C);
+}
+
+// RoPE on qkv rows of heads of RHD (q and k heads rotated, v passed through); it works in place,
+// so forward rotates a copy and backward rotates dout into the (zeroed) gradient
+enum { RHD = 4, RQKV = (NH + 2 * NKV) * RHD };
+typedef struct { float *out, *inp, *cos_t, *sin_t; } RopeCtx;
+static void rope_run(void *p) {
+    RopeCtx *c = p;
+    memcpy(c->out, c->inp, B * T * RQKV * sizeof(float));
+    rope_forward(c->out, c->cos_t, c->sin_t, B, T, NH + NKV, RHD, RQKV);
+}
+static void rope_back(void *p) {
+    RopeCtx *c = p;
+    for (int i = 0; i < B * T * RQKV; i++) current->grads[0][i] += current->w[i];
+    rope_backward(current->grads[0], c->cos_t, c->sin_t, B, T, NH + NKV, RHD, RQKV);
+}
+
+typedef struct { float *out, *inp; } SwiCtx; // inp rows [gate (C) | up (C)]
+static void swi_run(void *p) { SwiCtx *c = p; swiglu_forward(c->out, c->inp, B * T, C); }
+static void swi_back(void *p) { SwiCtx *c = p; swiglu_backward(current->grads[0], c->inp, current->w, B * T, C); }
+
 static void run_check(LayerCheck *c, float eps, double tol) { current = c; check_layer(c, eps, tol); }
 
 static void layer_checks(void) {
@@ -160,6 +187,35 @@ static void layer_checks(void) {
                          c.logp, rand_buf(B * T, 1), B * T, lp_run, lp_back, &c};
         run_check(&lc, 1e-2f, tol);
     }
+    uint64_t seed_before_llama = seed; // the checks after these keep the random inputs they had before them
+    {
+        RmsCtx c = {zeros(B * T * C), rand_buf(B * T * C, 2), rand_buf(C, 1), zeros(B * T)};
+        LayerCheck lc = {"rmsnorm", 2, {c.inp, c.w}, {zeros(B * T * C), zeros(C)}, {B * T * C, C},
+                         {"inp", "weight"}, c.out, rand_buf(B * T * C, 1), B * T * C, rms_run, rms_back, &c};
+        run_check(&lc, 1e-2f, tol);
+    }
+    {
+        RopeCtx c = {zeros(B * T * RQKV), rand_buf(B * T * RQKV, 1), zeros(T * RHD / 2), zeros(T * RHD / 2)};
+        rope_tables(c.cos_t, c.sin_t, T, RHD, 3.0f); // a small base: every pair turns by a visible angle
+        LayerCheck lc = {"rope", 1, {c.inp}, {zeros(B * T * RQKV)}, {B * T * RQKV}, {"qkv"},
+                         c.out, rand_buf(B * T * RQKV, 1), B * T * RQKV, rope_run, rope_back, &c};
+        run_check(&lc, 1e-2f, tol);
+    }
+    {
+        SwiCtx c = {zeros(B * T * C), rand_buf(B * T * 2 * C, 3)};
+        LayerCheck lc = {"swiglu", 1, {c.inp}, {zeros(B * T * 2 * C)}, {B * T * 2 * C}, {"gate|up"},
+                         c.out, rand_buf(B * T * C, 1), B * T * C, swi_run, swi_back, &c};
+        run_check(&lc, 1e-2f, tol);
+    }
+    {
+        int *tokens = xmalloc(B * T * sizeof(int));
+        for (int i = 0; i < B * T; i++) tokens[i] = (i * 7) % V;
+        EncCtx c = {zeros(B * T * C), rand_buf(V * C, 1), NULL, tokens}; // Llama: no position embedding
+        LayerCheck lc = {"encoder without wpe", 1, {c.wte}, {zeros(V * C)}, {V * C}, {"wte"},
+                         c.out, rand_buf(B * T * C, 1), B * T * C, enc_run, enc_back, &c};
+        run_check(&lc, 1e-2f, tol);
+    }
+    seed = seed_before_llama;
 }
 
 // ---- the losses: derivatives by finite differences in double, on both sides of every kink
@@ -198,6 +254,16 @@ static void loss_checks(void) {
         char name[96];
         snprintf(name, sizeof name, "loss %s gradient vs finite differences (%d points)", L->name, n_points);
         report(worst_ok, name, "worst relative error %.2g (tolerance %.0e)", worst, 1e-5);
+    }
+    // ORPO at a chosen response the model is certain of (l_c rounds to 0): finite, and the limit
+    // of the gradient as l_c -> 0 from below
+    {
+        const LossKind *orpo = find_loss("orpo");
+        LossParams h = orpo->defaults;
+        PairLoss at0 = orpo->fn((PairStats){0.0, -2.0, 1, 1, 0, 0}, h);
+        PairLoss near = orpo->fn((PairStats){-1e-9, -2.0, 1, 1, 0, 0}, h);
+        report(is_finite(at0.loss) && is_finite(at0.d_sc) && fabs(at0.d_sc - near.d_sc) < 1e-6,
+               "orpo: l_c = 0 gives a finite loss and gradient", "d_sc %.9g (limit %.9g)", at0.d_sc, near.d_sc);
     }
     // RePO's filter: at and beyond M = gamma nothing flows back
     const LossKind *repo = find_loss("repo");
