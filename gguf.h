@@ -13,6 +13,9 @@
 // of shape [rows, cols] (except attn_q/attn_k, see gguf_unpermute_qk).
 #ifndef REPO_GGUF_H
 #define REPO_GGUF_H
+#ifdef __cplusplus
+extern "C" {
+#endif
 #include <stddef.h>
 #include <stdint.h>
 
@@ -151,4 +154,7 @@ typedef struct {
 // (llama-family files only). Returns 0, or -1 with one line in err.
 int gguf_llama_config(const GGUF *g, GGUFLlamaConfig *c, char *err, size_t errlen);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,6 +3,9 @@
 // preference-pair files, atomic writes and error reporting.
 #ifndef REPO_IO_H
 #define REPO_IO_H
+#ifdef __cplusplus
+extern "C" {
+#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,4 +112,13 @@ int config_bool(JsonConfig *cfg, const char *key, int required, int def);
 long config_first_int(JsonConfig *cfg, const char *key, long def);
 // a string member of an object member ({"rope_scaling": {"type": "linear"}}); NULL when absent
 const char *config_sub_str(JsonConfig *cfg, const char *obj, const char *key);
+#ifdef __cplusplus
+}
+// repo.cu compiles repo.c as C++: let the allocators' results convert to any pointer, as in C
+struct AnyPtr { void *p; template <class T> operator T *() const { return (T *)p; } };
+static inline AnyPtr xmalloc_any(size_t n) { return AnyPtr{xmalloc(n)}; }
+static inline AnyPtr xcalloc_any(size_t n, size_t size) { return AnyPtr{xcalloc(n, size)}; }
+#define xmalloc(n) xmalloc_any(n)
+#define xcalloc(n, size) xcalloc_any(n, size)
+#endif
 #endif

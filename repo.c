@@ -100,7 +100,8 @@ static Config config_from_file(const char *model_dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
     JsonConfig *j = config_load(path);
-    Config c = {0};
+    Config c;
+    memset(&c, 0, sizeof c);
     const char *type = config_str(j, "model_type", 1, NULL);
     if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2")) {
         llama_config(&c, j, path, type);
@@ -687,7 +688,7 @@ static void model_load_weights(Model *m, const char *model_dir) {
         }
         float *dst = m->params_memory + e->offset;
         if (!e->hf_transposed) { st_read_f32(st, t, dst); continue; }
-        tmp = realloc(tmp, (size_t)e->rows * e->cols * sizeof(float));
+        tmp = (float *)realloc(tmp, (size_t)e->rows * e->cols * sizeof(float));
         st_read_f32(st, t, tmp);
         for (int a = 0; a < e->cols; a++)      // file [in][out] -> ours [out][in]
             for (int b = 0; b < e->rows; b++) dst[(size_t)b * e->cols + a] = tmp[(size_t)a * e->rows + b];
@@ -1068,7 +1069,8 @@ static void kv_alloc(KVCache *kv, const Config *c, int B, int T) {
     kv->v = xmalloc((size_t)c->n_layer * B * T * KV * sizeof(float));
     float **bufs[] = {&kv->x, &kv->ln, &kv->qkv, &kv->atty, &kv->res, &kv->fch, &kv->fchg, &kv->mean, &kv->rstd,
                       &kv->att, &kv->logits};
-    size_t widths[] = {C, C, qkv_dim(c), attn_dim(c), C, fc_dim(c), c->hidden, 1, 1, (size_t)c->n_head * T, c->vocab_size};
+    size_t widths[] = {(size_t)C, (size_t)C, (size_t)qkv_dim(c), (size_t)attn_dim(c), (size_t)C, (size_t)fc_dim(c),
+                       (size_t)c->hidden, 1, 1, (size_t)c->n_head * T, (size_t)c->vocab_size};
     for (int i = 0; i < 11; i++) *bufs[i] = xmalloc((size_t)B * widths[i] * sizeof(float));
 }
 
@@ -1346,6 +1348,36 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 }
 
 // ----------------------------------------------------------------------------
+// where the compute runs. Training and eval call these; on the CPU they are the functions
+// above. repo.cu defines REPO_CUDA, includes this file, and supplies them on the GPU: the host
+// keeps the same buffers, and only per-position log-probs (forward) and their gradients
+// (backward) cross between host and device for each batch.
+
+#ifndef REPO_CUDA
+static void device_setup(Model *m) { (void)m; }                 // params are ready on the host
+static void device_forward(Model *m) { model_forward(m); }       // tokens, resp_* -> acts.logp
+static void device_backward(Model *m) { model_backward(m); }     // acts.dlogp -> += grads
+static void device_zero_grads(Model *m) { memset(m->grads_memory, 0, m->num_parameters * sizeof(float)); }
+static double device_grad_norm(Model *m) { return global_grad_norm(m); }
+static void device_scale_grads(Model *m, float scale) {
+    for (size_t i = 0; i < m->num_parameters; i++) m->grads_memory[i] *= scale;
+}
+static void device_adamw(Model *m, float lr, float weight_decay, int t) { adamw_update(m, lr, 0.9f, 0.999f, 1e-8f, weight_decay, t); }
+static void device_sync_params(Model *m) { (void)m; }           // before parameters are saved
+static void device_sync_grads(Model *m) { (void)m; }            // before gradients are saved
+#else
+static void device_setup(Model *m);
+static void device_forward(Model *m);
+static void device_backward(Model *m);
+static void device_zero_grads(Model *m);
+static double device_grad_norm(Model *m);
+static void device_scale_grads(Model *m, float scale);
+static void device_adamw(Model *m, float lr, float weight_decay, int t);
+static void device_sync_params(Model *m);
+static void device_sync_grads(Model *m);
+#endif
+
+// ----------------------------------------------------------------------------
 // schedules over the run's steps; s counts from 0
 
 typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE } Schedule;
@@ -1535,7 +1567,7 @@ static void score_pairs(Model *m, Pair *pairs, int n, int micro, double *s_c, do
         int k = n - i0 < micro ? n - i0 : micro;
         for (int i = 0; i < k; i++) batch[i] = &pairs[i0 + i];
         model_set_batch(m, batch, k);
-        model_forward(m);
+        device_forward(m);
         sequence_logps(m, seq);
         for (int i = 0; i < k; i++) { s_c[i0 + i] = seq[2 * i]; s_r[i0 + i] = seq[2 * i + 1]; }
     }
@@ -1586,6 +1618,7 @@ static int train(int argc, char **argv) {
     setup(&s, &o, o.micro_batch_pairs);
     Model *m = &s.model;
     model_alloc_training(m);
+    device_setup(m);
     PairSet *data = &s.data;
     int n_pairs = data->n_pairs, steps_per_epoch = (n_pairs + o.batch_pairs - 1) / o.batch_pairs;
     int n_steps = o.steps ? o.steps : steps_per_epoch * (o.epochs ? o.epochs : 1);
@@ -1637,13 +1670,13 @@ static int train(int argc, char **argv) {
             batch[B] = &data->pairs[batch_idx[B]];
             B++;
         }
-        memset(m->grads_memory, 0, m->num_parameters * sizeof(float));
+        device_zero_grads(m);
         double loss_sum = 0, lc_sum = 0, lr_sum = 0;
         int n_tokens = 0;
         for (int i0 = 0; i0 < B; i0 += o.micro_batch_pairs) {
             int k = B - i0 < o.micro_batch_pairs ? B - i0 : o.micro_batch_pairs;
             model_set_batch(m, batch + i0, k);
-            model_forward(m);
+            device_forward(m);
             sequence_logps(m, seq);
             double d_seq[2 * k];
             int any = 0;
@@ -1662,20 +1695,19 @@ static int train(int argc, char **argv) {
             for (int b = 0; b < 2 * k; b++) n_tokens += pair_seq_len(batch[i0 + b / 2], b % 2);
             if (!any) continue; // every pair filtered: nothing to propagate
             for (int r = 0; r < m->R; r++) m->acts.dlogp[r] = (float)d_seq[m->resp_seq[r]];
-            model_backward(m);
+            device_backward(m);
         }
-        double batch_loss = loss_sum / B, grad_norm = global_grad_norm(m);
+        double batch_loss = loss_sum / B, grad_norm = device_grad_norm(m);
         if (!is_finite(batch_loss) || !is_finite(grad_norm)) {
+            device_sync_params(m);
             model_save(m, o.model, o.out);
             die("step %d: loss %g, gradient norm %g are not finite; stopped before the update. "
                 "%s holds the last good parameters (after step %d)", step + 1, batch_loss, grad_norm, o.out, step);
         }
-        if (step == 0 && o.save_grads) model_write_tensors(m, m->grads_memory, o.save_grads);
-        if (o.grad_clip > 0 && grad_norm > o.grad_clip) {
-            float scale = (float)(o.grad_clip / (grad_norm + 1e-6)); // as torch.nn.utils.clip_grad_norm_
-            for (size_t i = 0; i < m->num_parameters; i++) m->grads_memory[i] *= scale;
-        }
-        adamw_update(m, (float)lr, 0.9f, 0.999f, 1e-8f, (float)o.weight_decay, step + 1);
+        if (step == 0 && o.save_grads) { device_sync_grads(m); model_write_tensors(m, m->grads_memory, o.save_grads); }
+        if (o.grad_clip > 0 && grad_norm > o.grad_clip)
+            device_scale_grads(m, (float)(o.grad_clip / (grad_norm + 1e-6))); // as torch.nn.utils.clip_grad_norm_
+        device_adamw(m, (float)lr, (float)o.weight_decay, step + 1);
 
         double mean = 0, var = 0;
         int acc = 0, filtered = 0;
@@ -1706,8 +1738,12 @@ static int train(int argc, char **argv) {
                     lc_sum / B, lr_sum / B, grad_norm, n_tokens / dt);
             fflush(log);
         }
-        if (o.save_every > 0 && (step + 1) % o.save_every == 0 && step + 1 < n_steps) model_save(m, o.model, o.out);
+        if (o.save_every > 0 && (step + 1) % o.save_every == 0 && step + 1 < n_steps) {
+            device_sync_params(m);
+            model_save(m, o.model, o.out);
+        }
     }
+    device_sync_params(m);
     model_save(m, o.model, o.out);
     printf("saved %s\n", o.out);
     if (log) fclose(log);
@@ -1723,6 +1759,7 @@ static int eval(int argc, char **argv) {
     int micro = 4;
     Setup s;
     setup(&s, &o, micro);
+    device_setup(&s.model);
     int n = s.data.n_pairs;
     double *s_c = xmalloc(n * sizeof(double)), *s_r = xmalloc(n * sizeof(double));
     score_pairs(&s.model, s.data.pairs, n, micro, s_c, s_r);

@@ -12,6 +12,9 @@
 // area and piece cache, so: one Tokenizer per thread when encoding in parallel.
 #ifndef REPO_TOKENIZER_H
 #define REPO_TOKENIZER_H
+#ifdef __cplusplus
+extern "C" {
+#endif
 #include <stddef.h>
 
 typedef struct Tokenizer Tokenizer;
@@ -81,4 +84,7 @@ int tokenizer_eos_id(const Tokenizer *t);        // -1 if unknown
 void tokenizer_set_eos_id(Tokenizer *t, int id);
 int tokenizer_is_special(const Tokenizer *t, int id);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
