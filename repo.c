@@ -24,6 +24,7 @@ the schedules, the training loop, eval, and main. File formats live in io.c.
 #include <omp.h>
 #endif
 #include "io.h"
+#include "data.h"
 #ifdef REPO_GGUF
 #include "gguf.h"
 #endif
@@ -283,32 +284,82 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
     }
 }
 
-// dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum over rows of dout
+// dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum over rows of dout.
+// Both products accumulate a block of MM_ROWS x MM_COLS outputs in registers while streaming the
+// shared dimension (about 2x the simple loops here); rows of dout that are all zero (filtered
+// pairs, prompt positions) are skipped.
+#define MM_ROWS 6
+#define MM_COLS 32
+static int zero_row(const float *d, int n) { for (int i = 0; i < n; i++) if (d[i] != 0.0f) return 0; return 1; }
+
+// acc[r][:cols] += sum_k a[r * a_stride + k * a_step] * b[k * b_stride][:cols]; the same
+// kernel serves both products, which differ only in how the scalars a are laid out
+static void mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_stride, size_t a_step, int rows,
+                     const float *b, size_t b_stride, int cols, int K) {
+    if (rows == MM_ROWS && cols == MM_COLS) { // the common case, with constant trip counts to vectorize
+        for (int k = 0; k < K; k++) {
+            const float *bk = b + (size_t)k * b_stride;
+            for (int r = 0; r < MM_ROWS; r++) {
+                float g = a[r * a_stride + k * a_step];
+                for (int j = 0; j < MM_COLS; j++) acc[r][j] += g * bk[j];
+            }
+        }
+        return;
+    }
+    for (int k = 0; k < K; k++) {
+        const float *bk = b + (size_t)k * b_stride;
+        for (int r = 0; r < rows; r++) {
+            float g = a[r * a_stride + k * a_step];
+            for (int j = 0; j < cols; j++) acc[r][j] += g * bk[j];
+        }
+    }
+}
+
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                             const float *weight, int N, int C, int OC) {
+    int n_tiles = (N + MM_ROWS - 1) / MM_ROWS, o_tiles = (OC + MM_ROWS - 1) / MM_ROWS, chunks = (C + MM_COLS - 1) / MM_COLS;
+    char *live = xmalloc(N); // rows of dout with any non-zero entry
     #pragma omp parallel for
+    for (int n = 0; n < N; n++) live[n] = !zero_row(dout + (size_t)n * OC, OC);
+    // dinp[n, i] += sum_o dout[n, o] weight[o, i]
+    #pragma omp parallel for collapse(2) schedule(dynamic)
+    for (int tile = 0; tile < n_tiles; tile++)
+        for (int chunk = 0; chunk < chunks; chunk++) {
+            int n0 = tile * MM_ROWS, rows = N - n0 < MM_ROWS ? N - n0 : MM_ROWS;
+            int i0 = chunk * MM_COLS, cols = C - i0 < MM_COLS ? C - i0 : MM_COLS, any = 0;
+            for (int r = 0; r < rows; r++) any |= live[n0 + r];
+            if (!any) continue;
+            float acc[MM_ROWS][MM_COLS] = {{0}};
+            mm_block(acc, dout + (size_t)n0 * OC, OC, 1, rows, weight + i0, C, cols, OC);
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < cols; j++) dinp[(size_t)(n0 + r) * C + i0 + j] += acc[r][j];
+        }
+    // dweight[o, i] += sum_n dout[n, o] inp[n, i], over runs of consecutive live rows
+    int *run_start = xmalloc(N * sizeof(int)), *run_len = xmalloc(N * sizeof(int)), n_runs = 0;
     for (int n = 0; n < N; n++) {
-        float *dx = dinp + (size_t)n * C;
-        const float *d = dout + (size_t)n * OC;
-        for (int o = 0; o < OC; o++) {
-            float g = d[o];
-            if (g == 0.0f) continue; // filtered pairs and masked rows give exact zeros
-            const float *w = weight + (size_t)o * C;
-            for (int i = 0; i < C; i++) dx[i] += g * w[i];
-        }
+        if (!live[n]) continue;
+        if (n_runs && run_start[n_runs - 1] + run_len[n_runs - 1] == n) run_len[n_runs - 1]++;
+        else { run_start[n_runs] = n; run_len[n_runs++] = 1; }
     }
-    #pragma omp parallel for
-    for (int o = 0; o < OC; o++) {
-        float *dw = dweight + (size_t)o * C, gb = 0;
-        for (int n = 0; n < N; n++) {
-            float g = dout[(size_t)n * OC + o];
-            if (g == 0.0f) continue;
-            const float *x = inp + (size_t)n * C;
-            for (int i = 0; i < C; i++) dw[i] += g * x[i];
-            gb += g;
+    #pragma omp parallel for collapse(2) schedule(dynamic)
+    for (int tile = 0; tile < o_tiles; tile++)
+        for (int chunk = 0; chunk < chunks; chunk++) {
+            int o0 = tile * MM_ROWS, rows = OC - o0 < MM_ROWS ? OC - o0 : MM_ROWS;
+            int i0 = chunk * MM_COLS, cols = C - i0 < MM_COLS ? C - i0 : MM_COLS;
+            float acc[MM_ROWS][MM_COLS] = {{0}};
+            for (int k = 0; k < n_runs; k++)
+                mm_block(acc, dout + (size_t)run_start[k] * OC + o0, 1, OC, rows, inp + (size_t)run_start[k] * C + i0, C, cols, run_len[k]);
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < cols; j++) dweight[(size_t)(o0 + r) * C + i0 + j] += acc[r][j];
+            if (dbias && chunk == 0)
+                for (int r = 0; r < rows; r++) {
+                    float gb = 0;
+                    for (int k = 0; k < n_runs; k++)
+                        for (int n = run_start[k]; n < run_start[k] + run_len[k]; n++) gb += dout[(size_t)n * OC + o0 + r];
+                    dbias[o0 + r] += gb;
+                }
         }
-        if (dbias) dbias[o] += gb;
-    }
+    free(live); free(run_start); free(run_len);
 }
 
 // Causal self-attention with grouped-query heads. qkv rows are [q (NH*hd) | k (NKV*hd) | v (NKV*hd)];
@@ -1416,6 +1467,8 @@ typedef struct {
     Schedule gamma_schedule, lr_schedule;
     int warmup_steps, batch_pairs, micro_batch_pairs, steps, epochs, max_len, max_prompt_len, seed, shuffle;
     int save_every;
+    const char *tokenizer, *chat_template; // text data (data.c)
+    int skip_bad;
     int given_gamma, given_beta, given_lambda, given_delta, given_alpha, given_gamma_end, given_gamma_schedule;
 } Options;
 
@@ -1426,6 +1479,13 @@ static void usage(void) {
 "       repo init  --config config.json --out DIR [--seed S]   a freshly initialized model\n"
 "       repo sample --model DIR --prompts FILE.jsonl [--n K] [--max-new N] [--temperature T]\n"
 "                   [--top-p P] [--seed S] [--out FILE.jsonl]   K samples per prompt (T 0: greedy)\n"
+"       repo prepare --model DIR --data FILE.jsonl --out FILE.bin   text or id pairs -> binary pair file\n"
+"       repo encode|decode --model DIR | --tokenizer PATH   stdin lines: text -> ids | ids -> text\n"
+"\n"
+"data options (train, eval, sample, prepare): --data/--prompts take JSONL (ids or text) or a prepare'd file\n"
+"  --tokenizer PATH       tokenizer for text lines (default: the model's)\n"
+"  --chat-template T      plain|chatml|llama3 (default chatml if the tokenizer has <|im_start|>, else plain)\n"
+"  --skip-bad             skip bad text/id lines, counting them per reason, instead of stopping\n"
 "\n"
 "train options:\n"
 "  --loss NAME            repo (default), simpo, repo++, dpo, ipo, sft, slic, cpo, orpo, rdpo,\n"
@@ -1487,6 +1547,7 @@ static Options parse_options(int argc, char **argv) {
         const char *f = argv[i];
         if (!strcmp(f, "--no-shuffle")) { o.shuffle = 0; continue; }
         if (!strcmp(f, "--no-progress")) { o.no_progress = 1; continue; }
+        if (!strcmp(f, "--skip-bad")) { o.skip_bad = 1; continue; }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { usage(); exit(0); }
         if (i + 1 >= argc) die("%s needs a value (see --help)", f);
         const char *v = argv[++i];
@@ -1494,6 +1555,8 @@ static Options parse_options(int argc, char **argv) {
         else if (!strcmp(f, "--data")) o.data = v;
         else if (!strcmp(f, "--margins")) o.margins = v;
         else if (!strcmp(f, "--prompts")) o.prompts = v;
+        else if (!strcmp(f, "--tokenizer")) o.tokenizer = v;
+        else if (!strcmp(f, "--chat-template")) o.chat_template = v;
         else if (!strcmp(f, "--n")) o.n_samples = parse_int(f, v);
         else if (!strcmp(f, "--max-new")) o.max_new = parse_int(f, v);
         else if (!strcmp(f, "--temperature")) o.temperature = (float)parse_num(f, v);
@@ -1548,7 +1611,7 @@ static void setup(Setup *s, Options *o, int micro_pairs) {
     if (max_len < 2) die("--max-len must be at least 2");
     int max_prompt = o->max_prompt_len > 0 ? o->max_prompt_len : max_len / 2;
     if (max_prompt >= max_len) die("--max-prompt-len %d must be smaller than --max-len %d", max_prompt, max_len);
-    pairs_load_jsonl(&s->data, o->data, c->vocab_size);
+    data_load_pairs(&s->data, o->data, c->vocab_size, &(DataOptions){o->model, o->tokenizer, o->chat_template, o->skip_bad});
     int cut = pairs_truncate(&s->data, max_len, max_prompt);
     if (cut) printf("truncated %d of %d pairs to --max-len %d (prompt kept to its last %d tokens, responses cut at the end)\n",
                     cut, s->data.n_pairs, max_len, max_prompt);
@@ -1897,7 +1960,7 @@ static int sample(int argc, char **argv) {
     }
     if (sp.top_p <= 0 || sp.top_p > 1) die("--top-p must be in (0, 1]");
     PromptSet ps;
-    prompts_load_jsonl(&ps, o.prompts, m.config.vocab_size);
+    data_load_prompts(&ps, o.prompts, m.config.vocab_size, &(DataOptions){o.model, o.tokenizer, o.chat_template, o.skip_bad});
     int n = ps.n * o.n_samples, longest = 0;
     int **prompts = xmalloc(n * sizeof(int *)), *lens = xmalloc(n * sizeof(int));
     for (int i = 0; i < n; i++) {
@@ -1981,6 +2044,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "eval")) return eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "init")) return init_model(argc - 2, argv + 2);
     if (!strcmp(argv[1], "sample")) return sample(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "prepare") || !strcmp(argv[1], "encode") || !strcmp(argv[1], "decode"))
+        return data_command(argv[1], argc - 2, argv + 2);
     die("unknown command \"%s\" (train, eval; see --help)", argv[1]);
 }
 #endif
