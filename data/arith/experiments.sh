@@ -64,7 +64,7 @@ field() { # field KEY LOG: the values of KEY, one per line
 # accuracy vs gamma
 grep '^repo_g' "$E/summary.tsv" | sed 's/^repo_g//' | sort -g > "$E/fig_gamma.dat"
 gnuplot <<GP
-set terminal pngcairo size 800,450 font "sans,11"; set output "$FIG/gamma_sweep.png"
+set terminal pngcairo size 800,450 font "sans,11" noenhanced; set output "$FIG/gamma_sweep.png"
 set title "RePO: held-out greedy accuracy vs gamma (mean ± std, 3 seeds)"
 set xlabel "gamma (constant)"; set ylabel "accuracy"; set yrange [0:1]; set key bottom right
 plot "$E/fig_gamma.dat" using 1:2:3 with yerrorlines lw 2 pt 7 title "RePO", $before with lines dt 2 lc rgb "gray" title "policy before"
@@ -73,7 +73,7 @@ GP
 { for c in repo_g0.6 repo_g1.0 repo_g0.2 repo_1.0to0.2 repo_0.2to1.0; do grep -P "^$c\t" "$E/summary.tsv"; done; } \
     | awk -F'\t' '{ printf "%d \"%s\" %s %s\n", NR, $1, $2, $3 }' > "$E/fig_sched.dat"
 gnuplot <<GP
-set terminal pngcairo size 800,450 font "sans,11"; set output "$FIG/schedules.png"
+set terminal pngcairo size 800,450 font "sans,11" noenhanced; set output "$FIG/schedules.png"
 set title "gamma schedules (mean ± std, 3 seeds)"; set ylabel "held-out greedy accuracy"
 set yrange [0:1]; set style fill solid 0.5; set boxwidth 0.6; set xtics rotate by -20
 plot "$E/fig_sched.dat" using 1:3:xtic(2) with boxes notitle, "" using 1:3:4 with yerrorbars lc rgb "black" pt 0 notitle
@@ -82,7 +82,7 @@ GP
 { for b in 1 2.5 10 50; do grep -P "^simpo_b${b}_g0.6\t" "$E/summary.tsv" | awk -F'\t' -v b="$b" '{ print b, $2, $3 }'; done; } > "$E/fig_beta.dat"
 repo06=$(grep -P '^repo_g0.6\t' "$E/summary.tsv" | cut -f2)
 gnuplot <<GP
-set terminal pngcairo size 800,450 font "sans,11"; set output "$FIG/simpo_beta.png"
+set terminal pngcairo size 800,450 font "sans,11" noenhanced; set output "$FIG/simpo_beta.png"
 set title "SimPO at gamma 0.6 as beta grows; RePO is the limit beta -> infinity"
 set logscale x; set xlabel "beta"; set ylabel "held-out greedy accuracy"; set yrange [0:1]; set key bottom right
 plot "$E/fig_beta.dat" using 1:2:3 with yerrorlines lw 2 pt 7 title "SimPO", $repo06 with lines lw 2 title "RePO (gamma 0.6)"
@@ -94,27 +94,27 @@ for c in repo_g0.2 repo_g0.6 repo_g1.0 repo_1.0to0.2; do
     plot_lines="$plot_lines \"$E/fig_filtered_$c.dat\" using 1:2 with lines lw 2 title \"$c\","
 done
 gnuplot <<GP
-set terminal pngcairo size 800,450 font "sans,11"; set output "$FIG/filtered_fraction.png"
+set terminal pngcairo size 800,450 font "sans,11" noenhanced; set output "$FIG/filtered_fraction.png"
 set title "fraction of filtered pairs (M >= gamma) per batch, moving average of 8 steps, seed 1"
 set xlabel "step"; set ylabel "filtered fraction"; set yrange [0:1.05]; set key bottom right
 plot ${plot_lines%,}
 GP
 # likelihood displacement: chosen and rejected mean log-probs per loss, seed 1
-plot_lines=""
-for c in repo_1.0to0.2 simpo_b2.5_g0.6 dpo_b0.1 ipo_b0.1 sft_chosen; do
-    log=$E/runs/$c/seed1/log.jsonl
+plot_lines=""; color=0
+for c in repo_1.0to0.2 simpo_b2.5_g0.6 dpo_b0.5 ipo_b0.5 sft_chosen; do
+    log=$E/runs/$c/seed1/log.jsonl; color=$((color + 1))
     paste <(field chosen_logp "$log") <(field rejected_logp "$log") | awk '{ print NR, $1, $2 }' > "$E/fig_disp_$c.dat"
-    plot_lines="$plot_lines \"$E/fig_disp_$c.dat\" using 1:2 with lines lw 2 title \"$c chosen\", \"$E/fig_disp_$c.dat\" using 1:3 with lines dt 2 lw 2 title \"$c rejected\","
+    plot_lines="$plot_lines \"$E/fig_disp_$c.dat\" using 1:2 with lines lw 2 lc $color title \"$c chosen\", \"$E/fig_disp_$c.dat\" using 1:3 with lines dt 2 lw 2 lc $color title \"$c rejected\","
 done
 gnuplot <<GP
-set terminal pngcairo size 900,500 font "sans,10"; set output "$FIG/likelihood.png"
+set terminal pngcairo size 900,500 font "sans,10" noenhanced; set output "$FIG/likelihood.png"
 set title "mean log-prob of chosen (solid) and rejected (dashed) responses per batch, seed 1"
 set xlabel "step"; set ylabel "mean log-prob per token"; set key outside right
 plot ${plot_lines%,}
 GP
 # the gradient weight of SimPO vs M against RePO's step (analytic: dL/dM = -beta sigmoid(-beta(M - gamma)), over beta)
 gnuplot <<GP
-set terminal pngcairo size 800,450 font "sans,11"; set output "$FIG/gradient_weight.png"
+set terminal pngcairo size 800,450 font "sans,11" noenhanced; set output "$FIG/gradient_weight.png"
 set title "gradient weight |dL/dM| / beta at gamma = 0.6: SimPO for several beta, RePO's step"
 set xlabel "margin M"; set ylabel "weight"; set yrange [-0.05:1.1]; set samples 1000
 g = 0.6; s(x) = 1 / (1 + exp(-x))
