@@ -31,3 +31,6 @@ echo "filtered pairs (M >= gamma): $(frac 1 $w) in the first $w steps -> $(frac 
 echo "files: $OUT/model (trained model), $OUT/log.jsonl (per-step log), $OUT/margins.jsonl and"
 echo "       $OUT/margins.png (margin histograms), $OUT/greedy_{before,after}.jsonl (answers)"
 echo "took $(( $(date +%s) - t0 )) s"
+# the claim of the main job, checked: CI runs make run
+awk -v b="$(exact "$before")" -v a="$(exact "$after")" 'BEGIN { exit !(a > b) }' || {
+    echo "repo: error: held-out accuracy did not improve ($(exact "$before") -> $(exact "$after"))" >&2; exit 1; }
