@@ -1514,7 +1514,8 @@ static void usage(void) {
 "  --no-progress          a line per step even on a terminal (default there: a progress bar)\n"
 "  --save-grads FILE      write the first step's raw gradients as safetensors\n"
 "  --save-every N         also write --out every N steps\n"
-"  --threads N            OpenMP threads\n");
+"  --threads N            OpenMP threads\n"
+"  --precision P          ./repo_cuda's matmuls: fp32 (default), tf32, bf16 (./repo: fp32 only)\n");
 }
 
 static Schedule parse_schedule(const char *flag, const char *v) {
@@ -1537,6 +1538,9 @@ static int parse_int(const char *flag, const char *v) {
     if (end == v || *end || x < -2147483647L || x > 2147483647L) die("%s: \"%s\" is not an integer", flag, v);
     return (int)x;
 }
+
+// --precision: the GPU build's matmul precision (repo.cu); the CPU computes in fp32 only
+static const char *opt_precision = "fp32";
 
 static Options parse_options(int argc, char **argv) {
     Options o = {0};
@@ -1585,6 +1589,13 @@ static Options parse_options(int argc, char **argv) {
         else if (!strcmp(f, "--max-prompt-len")) o.max_prompt_len = parse_int(f, v);
         else if (!strcmp(f, "--seed")) o.seed = parse_int(f, v);
         else if (!strcmp(f, "--save-every")) o.save_every = parse_int(f, v);
+        else if (!strcmp(f, "--precision")) {
+            if (strcmp(v, "fp32") && strcmp(v, "tf32") && strcmp(v, "bf16")) die("--precision: unknown \"%s\" (fp32, tf32, bf16)", v);
+#ifndef REPO_CUDA
+            if (strcmp(v, "fp32")) die("--precision %s needs the GPU build (make cuda: ./repo_cuda); ./repo computes in fp32", v);
+#endif
+            opt_precision = v;
+        }
         else if (!strcmp(f, "--threads")) {
 #ifdef _OPENMP
             omp_set_num_threads(parse_int(f, v));
@@ -1611,7 +1622,8 @@ static void setup(Setup *s, Options *o, int micro_pairs) {
     if (max_len < 2) die("--max-len must be at least 2");
     int max_prompt = o->max_prompt_len > 0 ? o->max_prompt_len : max_len / 2;
     if (max_prompt >= max_len) die("--max-prompt-len %d must be smaller than --max-len %d", max_prompt, max_len);
-    data_load_pairs(&s->data, o->data, c->vocab_size, &(DataOptions){o->model, o->tokenizer, o->chat_template, o->skip_bad});
+    DataOptions dopt = {o->model, o->tokenizer, o->chat_template, o->skip_bad}; // a named struct: repo.cu compiles this file as C++
+    data_load_pairs(&s->data, o->data, c->vocab_size, &dopt);
     int cut = pairs_truncate(&s->data, max_len, max_prompt);
     if (cut) printf("truncated %d of %d pairs to --max-len %d (prompt kept to its last %d tokens, responses cut at the end)\n",
                     cut, s->data.n_pairs, max_len, max_prompt);
@@ -1960,7 +1972,8 @@ static int sample(int argc, char **argv) {
     }
     if (sp.top_p <= 0 || sp.top_p > 1) die("--top-p must be in (0, 1]");
     PromptSet ps;
-    data_load_prompts(&ps, o.prompts, m.config.vocab_size, &(DataOptions){o.model, o.tokenizer, o.chat_template, o.skip_bad});
+    DataOptions dopt = {o.model, o.tokenizer, o.chat_template, o.skip_bad};
+    data_load_prompts(&ps, o.prompts, m.config.vocab_size, &dopt);
     int n = ps.n * o.n_samples, longest = 0;
     int **prompts = xmalloc(n * sizeof(int *)), *lens = xmalloc(n * sizeof(int));
     for (int i = 0; i < n; i++) {
