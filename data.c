@@ -115,6 +115,29 @@ static void render_prompt(Str *b, int tpl, cJSON **msgs, int n) {
     if (tpl == TPL_LLAMA3) str_add(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
+int data_chat_prompt(const char *text, const DataOptions *o, int **ids, int *end_of_turn) {
+    Tokenizer *t = load_tokenizer(o);
+    int tpl = template_setup(t, o->chat_template, end_of_turn);
+    cJSON *msg = cJSON_CreateObject();
+    cJSON_AddStringToObject(msg, "role", "user");
+    cJSON_AddStringToObject(msg, "content", text);
+    Str b = {0};
+    if (tpl == TPL_PLAIN) str_add(&b, text);
+    else render_prompt(&b, tpl, &msg, 1);
+    int n = tokenizer_encode(t, b.s, b.n, ids);
+    cJSON_Delete(msg); free(b.s); tokenizer_free(t);
+    if (n <= 0) die("--prompt: the prompt tokenizes to nothing");
+    return n;
+}
+
+char *data_decode(const int *ids, int n, const DataOptions *o) {
+    Tokenizer *t = load_tokenizer(o);
+    size_t len;
+    char *text = tokenizer_decode(t, ids, n, &len);
+    tokenizer_free(t);
+    return text;
+}
+
 // ----------------------------------------------------------------------------
 // reading JSONL lines of either form, one problem per line
 

@@ -33,6 +33,11 @@ typedef struct {
 void data_load_pairs(PairSet *ps, const char *path, int vocab_size, const DataOptions *o);
 // the prompts of a pair file, or of a file of lines with only "prompt_ids" or "prompt"
 void data_load_prompts(PromptSet *ps, const char *path, int vocab_size, const DataOptions *o);
+// one user message given on the command line (sample --prompt): rendered with the chat template
+// and tokenized into *ids; *end_of_turn gets the id that ends the answer (-1 if none). Returns the count.
+int data_chat_prompt(const char *text, const DataOptions *o, int **ids, int *end_of_turn);
+// ids -> text with the same tokenizer (malloc'd, NUL-terminated)
+char *data_decode(const int *ids, int n, const DataOptions *o);
 // atomic: written under a temporary name and renamed into place
 void pairs_write_bin(const PairSet *ps, int vocab_size, const char *path);
 

@@ -1459,7 +1459,7 @@ static int is_finite(double x) { // by bit pattern: -ffast-math may assume isfin
 // command line
 
 typedef struct {
-    const char *model, *data, *out, *log, *save_grads, *loss_name, *prompts, *margins;
+    const char *model, *data, *out, *log, *save_grads, *loss_name, *prompts, *margins, *prompt_text;
     int no_progress;
     float temperature, top_p;
     int n_samples, max_new;
@@ -1477,8 +1477,9 @@ static void usage(void) {
 "usage: repo train --model DIR --data FILE --out DIR [options]\n"
 "       repo eval  --model DIR --data FILE [--out FILE.jsonl] [--max-len T] [--max-prompt-len P]\n"
 "       repo init  --config config.json --out DIR [--seed S]   a freshly initialized model\n"
-"       repo sample --model DIR --prompts FILE.jsonl [--n K] [--max-new N] [--temperature T]\n"
-"                   [--top-p P] [--seed S] [--out FILE.jsonl]   K samples per prompt (T 0: greedy)\n"
+"       repo sample --model DIR|FILE.gguf --prompt TEXT | --prompts FILE.jsonl [--n K] [--max-new N]\n"
+"                   [--temperature T] [--top-p P] [--seed S] [--out FILE.jsonl]   K samples per prompt\n"
+"                   (T 0: greedy); --prompt answers one chat message as text\n"
 "       repo prepare --model DIR --data FILE.jsonl --out FILE.bin   text or id pairs -> binary pair file\n"
 "       repo encode|decode --model DIR | --tokenizer PATH   stdin lines: text -> ids | ids -> text\n"
 "\n"
@@ -1559,6 +1560,7 @@ static Options parse_options(int argc, char **argv) {
         else if (!strcmp(f, "--data")) o.data = v;
         else if (!strcmp(f, "--margins")) o.margins = v;
         else if (!strcmp(f, "--prompts")) o.prompts = v;
+        else if (!strcmp(f, "--prompt")) o.prompt_text = v;
         else if (!strcmp(f, "--tokenizer")) o.tokenizer = v;
         else if (!strcmp(f, "--chat-template")) o.chat_template = v;
         else if (!strcmp(f, "--n")) o.n_samples = parse_int(f, v);
@@ -1959,7 +1961,7 @@ static void write_ids(FILE *f, const int *ids, int n) {
 static int sample(int argc, char **argv) {
     Options o = parse_options(argc, argv);
     if (!o.model) die("--model DIR is required");
-    if (!o.prompts) die("--prompts FILE.jsonl is required (lines with \"prompt_ids\")");
+    if (!o.prompts == !o.prompt_text) die("sample needs --prompt TEXT or --prompts FILE.jsonl");
     Model m;
     model_load(&m, o.model);
     SampleParams sp = {o.temperature, o.top_p, o.max_new, m.config.gguf_eos};
@@ -1973,7 +1975,19 @@ static int sample(int argc, char **argv) {
     if (sp.top_p <= 0 || sp.top_p > 1) die("--top-p must be in (0, 1]");
     PromptSet ps;
     DataOptions dopt = {o.model, o.tokenizer, o.chat_template, o.skip_bad};
-    data_load_prompts(&ps, o.prompts, m.config.vocab_size, &dopt);
+    if (o.prompt_text) { // one chat message: answered as text, stopping at the template's end of turn
+        memset(&ps, 0, sizeof ps);
+        ps.n = 1;
+        ps.lens = xmalloc(sizeof(int));
+        ps.prompts = xmalloc(sizeof(int *));
+        int end_of_turn;
+        ps.lens[0] = data_chat_prompt(o.prompt_text, &dopt, &ps.ids, &end_of_turn);
+        ps.prompts[0] = ps.ids;
+        for (int i = 0; i < ps.lens[0]; i++)
+            if (ps.ids[i] >= m.config.vocab_size) die("--prompt: token id %d is outside the model's vocabulary", ps.ids[i]);
+        if (end_of_turn >= 0) sp.eos = end_of_turn;
+    } else
+        data_load_prompts(&ps, o.prompts, m.config.vocab_size, &dopt);
     int n = ps.n * o.n_samples, longest = 0;
     int **prompts = xmalloc(n * sizeof(int *)), *lens = xmalloc(n * sizeof(int));
     for (int i = 0; i < n; i++) {
@@ -1985,6 +1999,15 @@ static int sample(int argc, char **argv) {
     int **samples = xmalloc(n * sizeof(int *)), *sample_lens = xmalloc(n * sizeof(int));
     Rng rng = {(uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1};
     generate(&m, prompts, lens, n, sp, &rng, samples, sample_lens);
+    if (o.prompt_text) { // the answers as text, the end-of-turn token left out
+        for (int j = 0; j < o.n_samples; j++) {
+            int len = sample_lens[j] - (sample_lens[j] > 0 && samples[j][sample_lens[j] - 1] == sp.eos);
+            char *text = data_decode(samples[j], len, &dopt);
+            printf("%s%s\n", o.n_samples > 1 ? "--- sample\n" : "", text);
+            free(text);
+        }
+        return 0;
+    }
     AtomicFile af = {0};
     FILE *f = stdout;
     if (o.out) { af = atomic_open(o.out); f = af.f; }
