@@ -13,19 +13,17 @@ The forward pass is transformers' LlamaForCausalLM / MistralForCausalLM / Qwen2F
 float64 (plain_forward for head_dim != hidden/heads, which 4.38 cannot build) (note: transformers 4.38 computes RoPE angles, RMSNorm and the attention softmax in
 float32 even then, as repo.c does; the head is applied here so the logits stay float64). A plain-PyTorch float64 forward, written from the papers'
 formulas (RMSNorm, rotate-half RoPE, GQA, SwiGLU), is checked against it on every case.
-The losses, schedules, AdamW groups, batching and the case validation are tests/reference.py's.
+The losses, schedules, AdamW groups, batching, training loop, case building and validation, and the
+gen / check commands are tests/reference.py's (its --fp32 / fp32-error diagnostics work here too).
 Needs transformers (no fallback): run with /opt/refenv/bin/python or .venv/bin/python.
 """
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -34,6 +32,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralF
                           Qwen2Config, Qwen2ForCausalLM)
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+NAME, CTX_KEY = "llama_reference.py", "max_position_embeddings"   # as a model family of reference.py
 HF = {"llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
       "qwen2": (Qwen2Config, Qwen2ForCausalLM)}
 
@@ -192,6 +191,8 @@ def plain_forward(P, cfg, ids):
 
 
 def check_plain_vs_hf(cfg, np_params, seqs):
+    if needs_plain(cfg):
+        return
     m = Model(cfg, np_params, torch.float64)
     P = {n: torch.tensor(a, dtype=torch.float64) for n, a in np_params.items()}
     with torch.no_grad():
@@ -205,66 +206,15 @@ def check_plain_vs_hf(cfg, np_params, seqs):
 # ----------------------------------------------------------------------------
 # training: tests/reference.py's loop over this model
 
-def seq_logp(model, prompt, resp):
-    ids = torch.tensor(prompt + resp, dtype=torch.long)
-    lp = torch.log_softmax(model.forward(ids)[:-1], dim=-1)
-    tok = lp.gather(1, ids[1:, None])[:, 0]
-    return tok[len(prompt) - 1:].sum(), len(resp)
-
-
 def train(model_dir, data_path, a, dtype=torch.float64):
     cfg, np0 = load_model_params(model_dir)
-    pairs = [json.loads(l) for l in open(data_path) if l.strip()]
-    max_len = a["max_len"] if a["max_len"] is not None else min(512, cfg["max_position_embeddings"])
-    mpl = a["max_prompt_len"] if a["max_prompt_len"] is not None else max_len // 2
-    data = [R.truncate(p["prompt_ids"], p["chosen_ids"], p["rejected_ids"], max_len, mpl) for p in pairs]
-    model = make_model(cfg, np0, dtype)
-    N, B = a["steps"], a["batch_pairs"]
-    g0 = a["gamma"]
-    g1 = a["gamma_end"] if a["gamma_end"] is not None else g0
-    ref = None
-    if a["loss"] in ("dpo", "ipo"):
-        with torch.no_grad():
-            ref = [(seq_logp(model, pr, c)[0].item(), seq_logp(model, pr, r)[0].item()) for pr, c, r in data]
-    decay = [p for p in model.params if p.dim() == 2]
-    no_decay = [p for p in model.params if p.dim() != 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=a["lr"], betas=(0.9, 0.999), eps=1e-8)
-    log, grads0, margins_seen = [], None, []
-    for s in range(N):
-        lr = R.lr_at(s, N, a["lr"], a["lr_schedule"], a["warmup_steps"])
-        gamma = R.gamma_at(s, N, g0, g1, a["gamma_schedule"])
-        idx = R.batch_indices(s, len(data), B)
-        opt.zero_grad(set_to_none=False)
-        losses, Ms, lcs, lrs = [], [], [], []
-        for i in idx:
-            pr, c, r = data[i]
-            s_c, n_c = seq_logp(model, pr, c)
-            s_r, n_r = seq_logp(model, pr, r)
-            losses.append(R.pair_loss(a["loss"], s_c, n_c, s_r, n_r, gamma, a["beta"], ref[i] if ref else None))
-            lcs.append((s_c / n_c).item())
-            lrs.append((s_r / n_r).item())
-            Ms.append(lcs[-1] - lrs[-1])
-        loss = torch.stack(losses).sum() / len(idx)
-        loss.backward()
-        if s == 0:
-            grads0 = {n: p.grad.detach().double().numpy().copy() for n, p in zip(model.names, model.params)}
-        if a["grad_clip"] > 0:
-            gn = torch.nn.utils.clip_grad_norm_(model.params, a["grad_clip"]).item()
-        else:
-            gn = math.sqrt(sum((p.grad.double() ** 2).sum().item() for p in model.params))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        opt.step()
-        Mn = np.array(Ms)
-        log.append(dict(step=s + 1, loss=loss.item(), gamma=gamma, lr=lr, margin_mean=float(Mn.mean()),
-                        margin_std=float(Mn.std()), acc=float((Mn > 0).mean()),
-                        filtered_frac=float((Mn >= gamma).mean()), chosen_logp=float(np.mean(lcs)),
-                        rejected_logp=float(np.mean(lrs)), grad_norm=gn))
-        margins_seen.append((gamma, Ms))
-    final = {n: p.detach().double().numpy().copy() for n, p in zip(model.names, model.params)}
-    return dict(cfg=cfg, log=log, grads0=grads0, final=final, margins=margins_seen, data=data, ref=ref)
+    data, _ = R.read_pairs(data_path, a, min(512, cfg["max_position_embeddings"]))
+    r = R.fit(make_model(cfg, np0, dtype), data, a)
+    del r["pair_stats"]  # R.validate keeps to its margin checks for this family
+    return dict(r, cfg=cfg)
+
+
+float32_conditioning = None  # R.build_case's float32 re-run is not applied to this family
 
 
 # ----------------------------------------------------------------------------
@@ -333,89 +283,26 @@ def make_config(shape):
 
 def make_weights(cfg, seed):
     """HF-like layout, larger std than HF's init so margins are O(0.1-1)."""
-    rs = np.random.RandomState(seed)
-    out = {}
-    for n, sh in param_shapes(cfg).items():
+    def init(n):
         if n.endswith("embed_tokens.weight") or n == "lm_head.weight":
-            a = rs.standard_normal(sh) * 0.3
-        elif n.endswith("norm.weight"):
-            a = 1.0 + 0.1 * rs.standard_normal(sh)
-        elif n.endswith("bias"):
-            a = 0.05 * rs.standard_normal(sh)
-        else:
-            a = rs.standard_normal(sh) * 0.15
-        out[n] = a.astype(np.float32)
-    return out
+            return 0.0, 0.3
+        if n.endswith("norm.weight"):
+            return 1.0, 0.1
+        return (0.0, 0.05) if n.endswith("bias") else (0.0, 0.15)
+    return R.random_weights(param_shapes(cfg), seed, init)
 
 
 def write_model(d, cfg, w, case):
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
-        f.write("\n")
-    R.st_save(os.path.join(d, "model.safetensors"), list(w.items()), case.get("dtype", "F32"))
+    R.write_model_dir(d, cfg, list(w.items()), case.get("dtype", "F32"))
 
 
-def build_case(case, root, verbose=True):
-    """tests/reference.py's build_case for this model family."""
-    cdir = os.path.join(root, case["name"])
-    if os.path.exists(cdir):
-        shutil.rmtree(cdir)
-    cfg = make_config(case["shape"])
-    base_seed = sum(map(ord, case["name"]))
-    a = dict(R.DEFAULTS)
-    a.update({k: v for k, v in case["args"].items() if k not in ("gamma", "grad_clip")})
-    mdir, dpath = os.path.join(cdir, "model"), os.path.join(cdir, "data.jsonl")
-    for attempt in range(30):
-        seed = base_seed * 100 + attempt
-        write_model(mdir, cfg, make_weights(cfg, seed), case)
-        R.write_jsonl(dpath, R.make_data({"vocab_size": cfg["vocab_size"]}, case["data"], seed))
-        g = case["args"].get("gamma", 0.0)
-        probe = dict(a, gamma=(0.0 if g == "auto_partial" else g), grad_clip=0.0)
-        if g == "auto_partial":
-            probe.update(gamma_end=None, steps=1)
-        r = train(mdir, dpath, probe)
-        if g == "auto_partial":
-            Ms = sorted(r["margins"][0][1])
-            g = R.fmt_float(0.5 * (Ms[-2] + Ms[-1]))
-            a["gamma_end"] = R.fmt_float(g + 1.5)
-            r = train(mdir, dpath, dict(a, gamma=g, grad_clip=0.0))
-        norms = [e["grad_norm"] for e in r["log"]]
-        clip = {"off": 0.0, "on": R.fmt_float(math.sqrt(min(norms) * max(norms))),
-                "never": R.fmt_float(3.0 * max(norms))}[case["args"]["grad_clip"]]
-        args_str = R.args_to_str(dict(a, gamma=g, grad_clip=clip))
-        a3 = R.parse_args_str(args_str)
-        r = train(mdir, dpath, a3)
-        ok, why = R.validate(case, a3, r)
-        if ok:
-            break
-        if verbose:
-            print(f"  {case['name']}: attempt {attempt} rejected: {why}", file=sys.stderr)
-    else:
-        raise RuntimeError(f"{case['name']}: no acceptable seed")
-    with open(os.path.join(cdir, "args.txt"), "w") as f:
-        f.write(args_str + "\n")
-    R.write_log(os.path.join(cdir, "expected_log.jsonl"), r["log"])
-    names = list(param_shapes(cfg))
-    R.st_save(os.path.join(cdir, "expected_grads.safetensors"), [(n, r["grads0"][n]) for n in names])
-    R.st_save(os.path.join(cdir, "expected_params.safetensors"), [(n, r["final"][n]) for n in names])
-    hand_checks(a3, r, mdir)
-    if verbose:
-        l0 = r["log"][0]
-        print(f"{case['name']}: attempt {attempt} args: {args_str}\n   step1 loss {l0['loss']:.6f} margin "
-              f"{l0['margin_mean']:+.4f}±{l0['margin_std']:.4f} acc {l0['acc']:.2f} filt {l0['filtered_frac']:.2f}"
-              f" gn {[round(e['grad_norm'], 4) for e in r['log']]}", file=sys.stderr)
-    return r
+def tensor_names(cfg):
+    return list(param_shapes(cfg))
 
 
-def hand_checks(a, r, mdir):
+def hand_checks(case, a, r, mdir):
     l0 = r["log"][0]
-    if a["loss"] == "dpo":
-        assert abs(l0["loss"] - math.log(2)) < 1e-12, l0["loss"]
-    if a["loss"] == "ipo":
-        assert abs(l0["loss"] - (1 / (2 * a["beta"])) ** 2) < 1e-12, l0["loss"]
-    if a["loss"] == "sft":
-        assert abs(l0["loss"] + l0["chosen_logp"]) < 1e-12
+    R.check_step1_losses(a, l0)
     # step-1 chosen log-probs by HF's own labels loss (prompt labels -100; computed from float32 logits)
     cfg, np0 = load_model_params(mdir)
     if needs_plain(cfg):
@@ -437,72 +324,5 @@ def hand_checks(a, r, mdir):
     assert abs(np.mean(lc) - l0["chosen_logp"]) < 1e-5, (np.mean(lc), l0["chosen_logp"])
 
 
-# ----------------------------------------------------------------------------
-# commands
-
-def cmd_gen(outdir, verbose=True):
-    os.makedirs(outdir, exist_ok=True)
-    for case in CASES:
-        build_case(case, outdir, verbose)
-        cdir = os.path.join(outdir, case["name"])
-        cfg, np0 = load_model_params(os.path.join(cdir, "model"))
-        seqs = [p["prompt_ids"] + p["chosen_ids"] for p in (json.loads(l) for l in open(os.path.join(cdir, "data.jsonl")))]
-        if not needs_plain(cfg):
-            check_plain_vs_hf(cfg, np0, [s[:cfg["max_position_embeddings"]] for s in seqs[:3]])
-    with open(os.path.join(outdir, "README"), "w") as f:
-        f.write("Generated by tests/llama_reference.py gen; do not edit by hand "
-                "(tests/llama_reference.py check verifies these files).\n")
-
-
-def cmd_check(golden):
-    tmp = tempfile.mkdtemp(prefix="repo_llama_golden_check_")
-    npass = nfail = 0
-
-    def res(ok, case, what, detail=""):
-        nonlocal npass, nfail
-        npass, nfail = npass + bool(ok), nfail + (not ok)
-        print(f"PASS {case} {what}" if ok else f"FAIL {case} {what}: {detail}")
-
-    try:
-        cmd_gen(tmp, verbose=False)
-        want = sorted(c["name"] for c in CASES)
-        have = sorted(d for d in os.listdir(golden) if os.path.isdir(os.path.join(golden, d)))
-        for extra in sorted(set(have) - set(want)):
-            res(False, extra, "case", "not produced by llama_reference.py (stale?)")
-        for name in want:
-            g, t = os.path.join(golden, name), os.path.join(tmp, name)
-            if name not in have:
-                res(False, name, "case", "missing from golden dir")
-                continue
-            for f in ("model/config.json", "model/model.safetensors", "data.jsonl", "args.txt"):
-                pa, pb = os.path.join(g, f), os.path.join(t, f)
-                same = os.path.exists(pa) and open(pa, "rb").read() == open(pb, "rb").read()
-                res(same, name, f"input {f}", "differs from regenerated")
-            bad = R.cmp_log(os.path.join(g, "expected_log.jsonl"), os.path.join(t, "expected_log.jsonl"),
-                            R.CHECK_LOG_ATOL, R.CHECK_LOG_RTOL)
-            res(not bad, name, "log", "; ".join(bad[:4]))
-            bad, _ = R.cmp_st(os.path.join(g, "expected_grads.safetensors"),
-                              os.path.join(t, "expected_grads.safetensors"), R.CHECK_GRAD_RTOL)
-            res(not bad, name, "grads", "; ".join(bad[:4]))
-            bad, _ = R.cmp_st(os.path.join(g, "expected_params.safetensors"),
-                              os.path.join(t, "expected_params.safetensors"), R.CHECK_PARAM_RTOL,
-                              os.path.join(t, "model", "model.safetensors"))
-            res(not bad, name, "params", "; ".join(bad[:4]))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{npass} passed, {nfail} failed")
-    return 1 if nfail else 0
-
-
-def main(argv):
-    if len(argv) >= 2 and argv[0] == "gen":
-        cmd_gen(argv[1])
-        return 0
-    if len(argv) >= 2 and argv[0] == "check":
-        return cmd_check(argv[1])
-    print(__doc__, file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(R.main(sys.argv[1:], sys.modules[__name__]))

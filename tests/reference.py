@@ -57,6 +57,7 @@ import os
 import random
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -76,6 +77,8 @@ except Exception:  # pragma: no cover - fallback path
     HAVE_HF = False
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+NAME, CTX_KEY = "reference.py", "n_positions"   # this model family (see this_family)
 
 # ----------------------------------------------------------------------------
 # tolerances (shared with compare.c; see the comments there for the reasoning)
@@ -495,17 +498,17 @@ def parse_args_str(s):
 # ----------------------------------------------------------------------------
 # training (the reference)
 
-def train(model_dir, data_path, a, dtype=torch.float64, use_hf=None):
-    cfg, np0 = load_model_params(model_dir)
+def read_pairs(data_path, a, n_ctx):
+    """data.jsonl -> [(prompt, chosen, rejected)] truncated as ./repo does; --max-len defaults to n_ctx.
+    -> (pairs, max_len)"""
     pairs = [json.loads(l) for l in open(data_path) if l.strip()]
-    max_len = a["max_len"] if a["max_len"] is not None else cfg["n_positions"]
+    max_len = a["max_len"] if a["max_len"] is not None else n_ctx
     mpl = a["max_prompt_len"] if a["max_prompt_len"] is not None else max_len // 2
-    data = [truncate(p["prompt_ids"], p["chosen_ids"], p["rejected_ids"], max_len, mpl) for p in pairs]
-    for pr, c, r in data:
-        assert len(pr) >= 1 and len(c) >= 1 and len(r) >= 1
-        assert len(pr) + max(len(c), len(r)) <= min(max_len, cfg["n_positions"])
+    return [truncate(p["prompt_ids"], p["chosen_ids"], p["rejected_ids"], max_len, mpl) for p in pairs], max_len
 
-    model = Model(cfg, np0, dtype, use_hf)
+
+def fit(model, data, a):
+    """The training loop (any model family): model has .names, .params (same order) and .forward(ids)."""
     N, B = a["steps"], a["batch_pairs"]
     g0 = a["gamma"]
     g1 = a["gamma_end"] if a["gamma_end"] is not None else g0
@@ -558,8 +561,17 @@ def train(model_dir, data_path, a, dtype=torch.float64, use_hf=None):
         pair_stats.append(stats)
     final = {n: p.detach().double().numpy().copy() for n, p in zip(model.names, model.params)}
     # pair_stats[step] = [(s_c, n_c, s_r, n_r, (r_c, r_r) or None) per pair of that step's batch]
-    return dict(cfg=cfg, log=log, grads0=grads0, final=final, margins=margins_seen, data=data, ref=ref,
+    return dict(log=log, grads0=grads0, final=final, margins=margins_seen, data=data, ref=ref,
                 pair_stats=pair_stats)
+
+
+def train(model_dir, data_path, a, dtype=torch.float64, use_hf=None):
+    cfg, np0 = load_model_params(model_dir)
+    data, max_len = read_pairs(data_path, a, cfg["n_positions"])
+    for pr, c, r in data:
+        assert len(pr) >= 1 and len(c) >= 1 and len(r) >= 1
+        assert len(pr) + max(len(c), len(r)) <= min(max_len, cfg["n_positions"])
+    return dict(fit(Model(cfg, np0, dtype, use_hf), data, a), cfg=cfg)
 
 
 # ----------------------------------------------------------------------------
@@ -646,20 +658,26 @@ def make_config(shape):
 
 def make_weights(cfg, seed):
     """HF-like init (normal weights, LN near identity) but with larger std so margins are O(0.1-1)."""
+    def init(n):
+        if n.endswith("wte.weight"):
+            return 0.0, 0.3
+        if n.endswith("wpe.weight"):
+            return 0.0, 0.1
+        if "ln_" in n and n.endswith("weight"):
+            return 1.0, 0.1
+        return (0.0, 0.05) if n.endswith("bias") else (0.0, 0.15)
+    return random_weights(param_shapes(cfg), seed, init)
+
+
+def random_weights(shapes, seed, init):
+    """{name: float32 array of shapes[name]}, mean + std * N(0, 1) drawn from one RandomState(seed) in
+    shapes' order; init(name) -> (mean, std)"""
     rs = np.random.RandomState(seed)
     out = {}
-    for n, sh in param_shapes(cfg).items():
-        if n.endswith("wte.weight"):
-            a = rs.standard_normal(sh) * 0.3
-        elif n.endswith("wpe.weight"):
-            a = rs.standard_normal(sh) * 0.1
-        elif "ln_" in n and n.endswith("weight"):
-            a = 1.0 + 0.1 * rs.standard_normal(sh)
-        elif n.endswith("bias"):
-            a = 0.05 * rs.standard_normal(sh)
-        else:
-            a = rs.standard_normal(sh) * 0.15
-        out[n] = a.astype(np.float32)
+    for n, sh in shapes.items():
+        mean, std = init(n)
+        a = rs.standard_normal(sh) * std
+        out[n] = (a + mean if mean else a).astype(np.float32)
     return out
 
 
@@ -681,11 +699,16 @@ def make_data(cfg, spec, seed):
     return pairs
 
 
-def write_model(d, cfg, w, case):
+def write_model_dir(d, cfg, items, dtype):
+    """d/config.json and d/model.safetensors holding items [(name, array)] stored as dtype"""
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
+    st_save(os.path.join(d, "model.safetensors"), items, dtype)
+
+
+def write_model(d, cfg, w, case):
     names = param_names(cfg["n_layer"])
     items = []
     for n in names:
@@ -697,7 +720,7 @@ def write_model(d, cfg, w, case):
             items.append((key.replace("c_attn.weight", "masked_bias"), np.array(-1e4, np.float32)))
     if case.get("extra"):
         items.append(("lm_head.weight", w["transformer.wte.weight"]))
-    st_save(os.path.join(d, "model.safetensors"), items, case.get("dtype", "F32"))
+    write_model_dir(d, cfg, items, case.get("dtype", "F32"))
 
 
 def write_jsonl(path, rows):
@@ -716,20 +739,35 @@ def fmt_float(x):
     return float(f"{x:.4g}")
 
 
-def build_case(case, root, dtype=torch.float64, verbose=True):
-    """Write inputs + expected outputs of one case into root/<name>; returns the training result."""
+def this_family():
+    """This module as a model family for build_case / cmd_gen / cmd_check / main, which take the family's
+    module (tests/llama_reference.py passes itself) and use its NAME, CASES, CTX_KEY, make_config,
+    make_weights, write_model, load_model_params, tensor_names, train, hand_checks, check_plain_vs_hf
+    and float32_conditioning (None: not applied)."""
+    return sys.modules[__name__]
+
+
+def tensor_names(cfg):
+    """the expected_*.safetensors tensors, in order"""
+    return param_names(cfg["n_layer"])
+
+
+def build_case(case, root, dtype=torch.float64, verbose=True, fam=None):
+    """Write inputs + expected outputs of one case of model family fam (default GPT-2) into root/<name>;
+    returns the training result."""
+    fam = fam or this_family()
     cdir = os.path.join(root, case["name"])
     if os.path.exists(cdir):
         shutil.rmtree(cdir)
-    cfg = make_config(case["shape"])
+    cfg = fam.make_config(case["shape"])
     base_seed = sum(map(ord, case["name"]))
     a = dict(DEFAULTS)
     a.update({k: v for k, v in case["args"].items() if k not in ("gamma", "grad_clip")})
     for attempt in range(30):
         seed = base_seed * 100 + attempt
-        w = make_weights(cfg, seed)
+        w = fam.make_weights(cfg, seed)
         pairs = make_data(cfg, case["data"], seed)
-        write_model(os.path.join(cdir, "model"), cfg, w, case)
+        fam.write_model(os.path.join(cdir, "model"), cfg, w, case)
         write_jsonl(os.path.join(cdir, "data.jsonl"), pairs)
         mdir, dpath = os.path.join(cdir, "model"), os.path.join(cdir, "data.jsonl")
         # pass 1: no clipping, to size the clip threshold and (optionally) choose gamma
@@ -744,7 +782,7 @@ def build_case(case, root, dtype=torch.float64, verbose=True):
             assert pstep == 1 or a["gamma_schedule"] == "constant"
             probe["gamma_end"] = None
             probe["steps"] = pstep
-        r = train(mdir, dpath, probe, dtype)
+        r = fam.train(mdir, dpath, probe, dtype)
         if g == "auto_partial":
             # gamma between the two largest margins of that step (M for repo / repo++, h_c - h_r for
             # dpo-repo); with a gamma schedule, gamma_end = gamma + 1.5 so that the others stay active
@@ -757,7 +795,7 @@ def build_case(case, root, dtype=torch.float64, verbose=True):
             if a["gamma_schedule"] != "constant":
                 a["gamma_end"] = fmt_float(g + 1.5)
             probe = dict(a, gamma=g, grad_clip=0.0)
-            r = train(mdir, dpath, probe, dtype)
+            r = fam.train(mdir, dpath, probe, dtype)
         norms = [e["grad_norm"] for e in r["log"]]
         clip = case["args"]["grad_clip"]
         # "on": triggers at some steps and not at others (if every step were clipped, Adam's invariance
@@ -768,10 +806,10 @@ def build_case(case, root, dtype=torch.float64, verbose=True):
         a2 = dict(a, gamma=g, grad_clip=C)
         args_str = args_to_str(a2)
         a3 = parse_args_str(args_str)
-        r = train(mdir, dpath, a3, dtype)
+        r = fam.train(mdir, dpath, a3, dtype)
         ok, why = validate(case, a3, r)
-        if ok and dtype == torch.float64:
-            ok, why = float32_conditioning(mdir, dpath, a3, r)
+        if ok and dtype == torch.float64 and fam.float32_conditioning:
+            ok, why = fam.float32_conditioning(mdir, dpath, a3, r)
         if ok:
             break
         if verbose:
@@ -781,10 +819,10 @@ def build_case(case, root, dtype=torch.float64, verbose=True):
     with open(os.path.join(cdir, "args.txt"), "w") as f:
         f.write(args_str + "\n")
     write_log(os.path.join(cdir, "expected_log.jsonl"), r["log"])
-    names = param_names(cfg["n_layer"])
+    names = fam.tensor_names(cfg)
     st_save(os.path.join(cdir, "expected_grads.safetensors"), [(n, r["grads0"][n]) for n in names])
     st_save(os.path.join(cdir, "expected_params.safetensors"), [(n, r["final"][n]) for n in names])
-    hand_checks(case, a3, r, mdir)
+    fam.hand_checks(case, a3, r, mdir)
     if verbose:
         l0 = r["log"][0]
         print(f"{case['name']}: attempt {attempt} args: {args_str}\n   step1 loss {l0['loss']:.6f} margin "
@@ -854,15 +892,20 @@ def float32_conditioning(mdir, dpath, a, r):
     return True, ""
 
 
-def hand_checks(case, a, r, mdir):
-    """Checks of the reference against hand reasoning / an independent computation."""
-    l0 = r["log"][0]
+def check_step1_losses(a, l0):
+    """step 1's loss in closed form: DPO log 2, IPO 1/(4 beta^2), SFT -chosen_logp"""
     if a["loss"] == "dpo":
         assert abs(l0["loss"] - math.log(2)) < 1e-12, l0["loss"]
     if a["loss"] == "ipo":
         assert abs(l0["loss"] - (1 / (2 * a["beta"])) ** 2) < 1e-12, l0["loss"]
     if a["loss"] == "sft":
         assert abs(l0["loss"] + l0["chosen_logp"]) < 1e-12
+
+
+def hand_checks(case, a, r, mdir):
+    """Checks of the reference against hand reasoning / an independent computation."""
+    l0 = r["log"][0]
+    check_step1_losses(a, l0)
     for e, (gamma, Ms) in zip(r["log"], r["margins"]):
         Mn = np.array(Ms)
         if a["loss"] == "repo":
@@ -1006,105 +1049,132 @@ def cmp_st(a_path, b_path, rtol, init_path=None):
 
 
 # ----------------------------------------------------------------------------
+# PASS/FAIL lines (cmd_check and tests/test_*.py) and running the binary under test (tests/test_*.py
+# only: the reference never runs it)
+
+REPO = os.environ.get("REPO", os.path.join(os.path.dirname(HERE), "repo"))
+
+
+class Tally:
+    """res = Tally(); res(ok, what, detail) prints "PASS what" or "FAIL what: detail", counts it and
+    returns ok; res.summary() prints "N passed, M failed" and returns the exit status (1 on a failure)."""
+
+    def __init__(self):
+        self.npass = self.nfail = 0
+
+    def __call__(self, ok, what, detail=""):
+        if ok:
+            self.npass += 1
+            print(f"PASS {what}")
+        else:
+            self.nfail += 1
+            print(f"FAIL {what}: {detail}")
+        return ok
+
+    def summary(self):
+        print(f"{self.npass} passed, {self.nfail} failed")
+        return 1 if self.nfail else 0
+
+
+def run(cmd):
+    """-> (exit status, stdout, last line of stderr)"""
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    return p.returncode, p.stdout, (p.stderr.strip().splitlines() or [""])[-1]
+
+
+def repo_built(res):
+    """Is $REPO (default ./repo) executable? A FAIL line through res when not."""
+    ok = os.access(REPO, os.X_OK)
+    if not ok:
+        res(False, "repo binary", f"{REPO} not built (make repo)")
+    return ok
+
+
+# ----------------------------------------------------------------------------
 # commands
 
-def cmd_gen(outdir, dtype, verbose=True):
+def cmd_gen(outdir, dtype, verbose=True, fam=None):
+    fam = fam or this_family()
     os.makedirs(outdir, exist_ok=True)
     # the plain forward must agree with HF on every case's model (also proves the loader)
-    for case in CASES:
-        build_case(case, outdir, dtype, verbose)
-        cfg, np0 = load_model_params(os.path.join(outdir, case["name"], "model"))
+    for case in fam.CASES:
+        build_case(case, outdir, dtype, verbose, fam)
+        cfg, np0 = fam.load_model_params(os.path.join(outdir, case["name"], "model"))
         seqs = [p["prompt_ids"] + p["chosen_ids"] for p in
                 (json.loads(l) for l in open(os.path.join(outdir, case["name"], "data.jsonl")))]
-        check_plain_vs_hf(cfg, np0, [s[:cfg["n_positions"]] for s in seqs[:3]])
+        fam.check_plain_vs_hf(cfg, np0, [s[:cfg[fam.CTX_KEY]] for s in seqs[:3]])
     with open(os.path.join(outdir, "README"), "w") as f:
-        f.write("Generated by tests/reference.py gen; do not edit by hand "
-                "(tests/reference.py check verifies these files).\n")
+        f.write(f"Generated by tests/{fam.NAME} gen; do not edit by hand "
+                f"(tests/{fam.NAME} check verifies these files).\n")
 
 
-def cmd_check(golden):
+def cmd_check(golden, fam=None):
+    fam = fam or this_family()
     tmp = tempfile.mkdtemp(prefix="repo_golden_check_")
-    npass = nfail = 0
-
-    def res(ok, case, what, detail=""):
-        nonlocal npass, nfail
-        if ok:
-            npass += 1
-            print(f"PASS {case} {what}")
-        else:
-            nfail += 1
-            print(f"FAIL {case} {what}: {detail}")
-
+    res = Tally()
     try:
-        cmd_gen(tmp, torch.float64, verbose=False)
-        want = sorted(c["name"] for c in CASES)
+        cmd_gen(tmp, torch.float64, verbose=False, fam=fam)
+        want = sorted(c["name"] for c in fam.CASES)
         have = sorted(d for d in os.listdir(golden) if os.path.isdir(os.path.join(golden, d)))
         for extra in sorted(set(have) - set(want)):
-            res(False, extra, "case", "not produced by reference.py (stale?)")
+            res(False, f"{extra} case", f"not produced by {fam.NAME} (stale?)")
         for name in want:
             g, t = os.path.join(golden, name), os.path.join(tmp, name)
             if name not in have:
-                res(False, name, "case", "missing from golden dir")
+                res(False, f"{name} case", "missing from golden dir")
                 continue
             for f in ("model/config.json", "model/model.safetensors", "data.jsonl", "args.txt"):
                 pa, pb = os.path.join(g, f), os.path.join(t, f)
                 same = os.path.exists(pa) and open(pa, "rb").read() == open(pb, "rb").read()
-                res(same, name, f"input {f}", "differs from regenerated")
-            try:
-                bad = cmp_log(os.path.join(g, "expected_log.jsonl"), os.path.join(t, "expected_log.jsonl"),
-                              CHECK_LOG_ATOL, CHECK_LOG_RTOL)
-                res(not bad, name, "log", "; ".join(bad[:4]))
-            except Exception as e:  # noqa: BLE001
-                res(False, name, "log", repr(e))
-            try:
-                bad, _ = cmp_st(os.path.join(g, "expected_grads.safetensors"),
-                                os.path.join(t, "expected_grads.safetensors"), CHECK_GRAD_RTOL)
-                res(not bad, name, "grads", "; ".join(bad[:4]))
-            except Exception as e:  # noqa: BLE001
-                res(False, name, "grads", repr(e))
-            try:
-                bad, _ = cmp_st(os.path.join(g, "expected_params.safetensors"),
-                                os.path.join(t, "expected_params.safetensors"), CHECK_PARAM_RTOL,
-                                os.path.join(t, "model", "model.safetensors"))
-                res(not bad, name, "params", "; ".join(bad[:4]))
-            except Exception as e:  # noqa: BLE001
-                res(False, name, "params", repr(e))
+                res(same, f"{name} input {f}", "differs from regenerated")
+            gt = lambda f: (os.path.join(g, f), os.path.join(t, f))  # noqa: E731
+            for what, problems in (
+                    ("log", lambda: cmp_log(*gt("expected_log.jsonl"), CHECK_LOG_ATOL, CHECK_LOG_RTOL)),
+                    ("grads", lambda: cmp_st(*gt("expected_grads.safetensors"), CHECK_GRAD_RTOL)[0]),
+                    ("params", lambda: cmp_st(*gt("expected_params.safetensors"), CHECK_PARAM_RTOL,
+                                              os.path.join(t, "model", "model.safetensors"))[0])):
+                try:
+                    bad = problems()
+                    res(not bad, f"{name} {what}", "; ".join(bad[:4]))
+                except Exception as e:  # noqa: BLE001
+                    res(False, f"{name} {what}", repr(e))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{npass} passed, {nfail} failed")
-    return 1 if nfail else 0
+    return res.summary()
 
 
-def cmd_fp32_error(golden):
+def cmd_fp32_error(golden, fam=None):
     """Diagnostic: how far is a float32 run of the same reference from the float64 goldens?
     This is what a correct float32 C trainer can be expected to reach (used to set tolerances)."""
-    for case in CASES:
+    fam = fam or this_family()
+    for case in fam.CASES:
         cdir = os.path.join(golden, case["name"])
         a = parse_args_str(open(os.path.join(cdir, "args.txt")).read())
-        r = train(os.path.join(cdir, "model"), os.path.join(cdir, "data.jsonl"), a, torch.float32)
+        r = fam.train(os.path.join(cdir, "model"), os.path.join(cdir, "data.jsonl"), a, torch.float32)
         exp = [json.loads(l) for l in open(os.path.join(cdir, "expected_log.jsonl"))]
         logerr = max(abs(x[k] - y[k]) / (LOG_ATOL + LOG_RTOL * abs(y[k]))
                      for x, y in zip(r["log"], exp) for k in LOG_KEYS)
         G = {k: v[1] for k, v in st_load(os.path.join(cdir, "expected_grads.safetensors")).items()}
         Pp = {k: v[1] for k, v in st_load(os.path.join(cdir, "expected_params.safetensors")).items()}
-        _, I = load_model_params(os.path.join(cdir, "model"))
+        _, I = fam.load_model_params(os.path.join(cdir, "model"))
         gerr = max(rel_l2(r["grads0"][n], G[n]) for n in G)
         perr = max(param_err(n, r["final"][n], Pp[n], I[n])[0] for n in Pp)
         assert all(param_err(n, r["final"][n], Pp[n], I[n])[1] for n in Pp)
         print(f"{case['name']:28s} log err/tol {logerr:.3f}  grad rel {gerr:.2e}  param rel {perr:.2e}")
 
 
-def main(argv):
+def main(argv, fam=None):
+    fam = fam or this_family()
     if len(argv) >= 2 and argv[0] == "gen":
         dtype = torch.float32 if "--fp32" in argv else torch.float64
-        cmd_gen(argv[1], dtype)
+        cmd_gen(argv[1], dtype, fam=fam)
         return 0
     if len(argv) >= 2 and argv[0] == "check":
-        return cmd_check(argv[1])
+        return cmd_check(argv[1], fam)
     if len(argv) >= 2 and argv[0] == "fp32-error":
-        cmd_fp32_error(argv[1])
+        cmd_fp32_error(argv[1], fam)
         return 0
-    print(__doc__, file=sys.stderr)
+    print(fam.__doc__, file=sys.stderr)
     return 2
 
 

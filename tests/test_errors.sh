@@ -46,23 +46,25 @@ open(path, 'wb').write(struct.pack('<Q', len(h)) + h + data if 'RAW' not in glob
 EOF
     echo "$d"
 }
-d=$(mkmodel missing 'del header["transformer.h.1.mlp.c_fc.bias"]')
-expect_error "missing tensor" "model.safetensors: tensor transformer.h.1.mlp.c_fc.bias is missing" train --model "$d" --data "$work/good.jsonl"
+# bad_model NAME PYTHON-SNIPPET TEST PATTERN: training on mkmodel NAME's copy must fail with PATTERN
+bad_model() { local d; d=$(mkmodel "$1" "$2"); expect_error "$3" "$4" train --model "$d" --data "$work/good.jsonl"; }
 C=$(sed -n 's/.*"n_embd": *\([0-9]*\).*/\1/p' "$M/config.json")
-d=$(mkmodel shape 'header["transformer.ln_f.weight"]["shape"] = [header["transformer.ln_f.weight"]["shape"][0] // 2, 2]')
-expect_error "wrong shape" "model.safetensors: tensor transformer.ln_f.weight has shape \[$((C / 2)), 2\], expected \[$C\]" train --model "$d" --data "$work/good.jsonl"
-d=$(mkmodel bytes 'header["transformer.ln_f.weight"]["shape"] = [7]')
-expect_error "shape and byte span disagree" "model.safetensors: tensor transformer.ln_f.weight: F32 shape holds 28 bytes but data_offsets span" train --model "$d" --data "$work/good.jsonl"
-d=$(mkmodel offsets 'data = data[:len(data) // 2]')
-expect_error "offsets past the end of the file" "model.safetensors: tensor .* data_offsets .* outside the data section" train --model "$d" --data "$work/good.jsonl"
-d=$(mkmodel header_long 'RAW = struct.pack("<Q", len(raw) * 2) + raw[8:]')
-expect_error "header longer than the file" "model.safetensors: header length [0-9]+ is longer than the file" train --model "$d" --data "$work/good.jsonl"
-d=$(mkmodel dtype 'header["transformer.wpe.weight"]["dtype"] = "I32"')
-expect_error "unknown dtype" "model.safetensors: tensor transformer.wpe.weight: unsupported dtype I32" train --model "$d" --data "$work/good.jsonl"
-d=$(mkmodel short 'RAW = raw[:5]')
-expect_error "file shorter than a header" "model.safetensors: file is 5 bytes" train --model "$d" --data "$work/good.jsonl"
-d=$(mkmodel notjson 'RAW = raw[:8] + b"{not json" + raw[17:]')
-expect_error "header not JSON" "model.safetensors: header is not a JSON object" train --model "$d" --data "$work/good.jsonl"
+bad_model missing 'del header["transformer.h.1.mlp.c_fc.bias"]' \
+    "missing tensor" "model.safetensors: tensor transformer.h.1.mlp.c_fc.bias is missing"
+bad_model shape 'header["transformer.ln_f.weight"]["shape"] = [header["transformer.ln_f.weight"]["shape"][0] // 2, 2]' \
+    "wrong shape" "model.safetensors: tensor transformer.ln_f.weight has shape \[$((C / 2)), 2\], expected \[$C\]"
+bad_model bytes 'header["transformer.ln_f.weight"]["shape"] = [7]' \
+    "shape and byte span disagree" "model.safetensors: tensor transformer.ln_f.weight: F32 shape holds 28 bytes but data_offsets span"
+bad_model offsets 'data = data[:len(data) // 2]' \
+    "offsets past the end of the file" "model.safetensors: tensor .* data_offsets .* outside the data section"
+bad_model header_long 'RAW = struct.pack("<Q", len(raw) * 2) + raw[8:]' \
+    "header longer than the file" "model.safetensors: header length [0-9]+ is longer than the file"
+bad_model dtype 'header["transformer.wpe.weight"]["dtype"] = "I32"' \
+    "unknown dtype" "model.safetensors: tensor transformer.wpe.weight: unsupported dtype I32"
+bad_model short 'RAW = raw[:5]' \
+    "file shorter than a header" "model.safetensors: file is 5 bytes"
+bad_model notjson 'RAW = raw[:8] + b"{not json" + raw[17:]' \
+    "header not JSON" "model.safetensors: header is not a JSON object"
 d=$work/noconfig; rm -rf "$d"; cp -r "$M" "$d"; rm "$d/config.json"
 expect_error "missing config.json" "noconfig/config.json: cannot open" train --model "$d" --data "$work/good.jsonl"
 d=$work/badtype; rm -rf "$d"; cp -r "$M" "$d"; sed -i 's/"gpt2"/"bert"/' "$d/config.json"

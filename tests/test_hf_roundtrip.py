@@ -15,56 +15,36 @@ Without transformers, step 3 uses reference.py's plain GPT-2 forward (and says s
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import reference as R  # noqa: E402
 
-REPO = os.environ.get("REPO", os.path.join(ROOT, "repo"))
-npass = nfail = 0
-
-
-def res(ok, what, detail=""):
-    global npass, nfail
-    if ok:
-        npass += 1
-        print(f"PASS {what}")
-    else:
-        nfail += 1
-        print(f"FAIL {what}: {detail}")
-    return ok
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p.returncode, (p.stderr.strip().splitlines() or [""])[-1]
+REPO = R.REPO
+res, run = R.Tally(), R.run
 
 
 def main():
     case = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "golden", "repo_s3")
     name = os.path.basename(os.path.normpath(case))
-    if not os.access(REPO, os.X_OK):
-        res(False, "repo binary", f"{REPO} not built (make repo)")
-        print(f"{npass} passed, {nfail} failed")
-        return 1
+    if not R.repo_built(res):
+        return res.summary()
     args = open(os.path.join(case, "args.txt")).read().split()
     i = args.index("--steps")
     args[i + 1] = "2"
     data = os.path.join(case, "data.jsonl")
     with tempfile.TemporaryDirectory(prefix="repo_hf_roundtrip_") as tmp:
         out, ev = os.path.join(tmp, "out"), os.path.join(tmp, "eval.jsonl")
-        rc, err = run([REPO, "train", "--model", os.path.join(case, "model"), "--data", data, "--out", out] + args)
+        rc, _, err = run([REPO, "train", "--model", os.path.join(case, "model"), "--data", data, "--out", out] + args)
         if not res(rc == 0, f"{name} train 2 steps", f"exit {rc}: {err}"):
-            return finish()
-        rc, err = run([REPO, "eval", "--model", out, "--data", data, "--out", ev])
+            return res.summary()
+        rc, _, err = run([REPO, "eval", "--model", out, "--data", data, "--out", ev])
         if not res(rc == 0, f"{name} eval", f"exit {rc}: {err}"):
-            return finish()
+            return res.summary()
         rows = [json.loads(l) for l in open(ev) if l.strip()]
         pairs = [json.loads(l) for l in open(data) if l.strip()]
         res(len(rows) == len(pairs), f"{name} eval lines", f"{len(rows)} lines for {len(pairs)} pairs")
@@ -76,7 +56,7 @@ def main():
                 m, info = GPT2LMHeadModel.from_pretrained(out, output_loading_info=True)
             except Exception as e:  # noqa: BLE001
                 res(False, f"{name} from_pretrained", repr(e))
-                return finish()
+                return res.summary()
             missing = [k for k in info["missing_keys"] if "lm_head" not in k and not k.endswith("attn.bias")
                        and not k.endswith("masked_bias")]
             res(not missing and not info["unexpected_keys"] and not info["mismatched_keys"],
@@ -126,12 +106,7 @@ def main():
         bad, worst = R.cmp_st(os.path.join(out, "model.safetensors"), exp, R.PARAM_RTOL,
                               os.path.join(case, "model", "model.safetensors"))
         res(not bad, f"{name} saved params vs reference (2 steps, worst {worst:.1e})", "; ".join(bad[:4]))
-    return finish()
-
-
-def finish():
-    print(f"{npass} passed, {nfail} failed")
-    return 1 if nfail else 0
+    return res.summary()
 
 
 if __name__ == "__main__":

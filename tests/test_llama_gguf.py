@@ -36,23 +36,7 @@ import reference as R  # noqa: E402
 import llama_reference as LR  # noqa: E402
 import test_llama_roundtrip as RT  # noqa: E402
 
-npass = nfail = 0
-
-
-def res(ok, what, detail=""):
-    global npass, nfail
-    if ok:
-        npass += 1
-        print(f"PASS {what}")
-    else:
-        nfail += 1
-        print(f"FAIL {what}: {detail}")
-    return ok
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p.returncode, p.stdout, (p.stderr.strip().splitlines() or [""])[-1]
+res, run = R.Tally(), R.run
 
 
 def permute(w, n_head):
@@ -204,7 +188,7 @@ def check_smollm2(repo, path, tmp):
     with torch.no_grad():
         for i, (p, g) in enumerate(zip(pairs, map(json.loads, open(ev)))):
             for k, resp in (("chosen_logp", p["chosen_ids"]), ("rejected_logp", p["rejected_ids"])):
-                want = LR.seq_logp(model, p["prompt_ids"], resp)[0].item()
+                want = R.seq_logp(model, p["prompt_ids"], resp)[0].item()
                 if not abs(g[k] - want) <= 1e-4 * max(1.0, abs(want)):
                     bad.append(f"pair {i} {k}: {g[k]} vs {want}")
     res(not bad, "SmolLM2 GGUF eval matches transformers on the dequantized weights", "; ".join(bad[:3]))
@@ -229,8 +213,7 @@ def main():
                 check_smollm2(repo, smol, tmp)
             else:
                 print(f"skipped: the SmolLM2 GGUF check ({smol} absent; tests/gguf/fetch_smollm2.sh fetches it)")
-    print(f"{npass} passed, {nfail} failed")
-    return 1 if nfail else 0
+    return res.summary()
 
 
 if __name__ == "__main__":

@@ -17,38 +17,19 @@ Prints PASS/FAIL lines and "N passed, M failed"; exit status 1 on any failure.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import reference as R  # noqa: E402
 import llama_reference as LR  # noqa: E402
 
-REPO = os.environ.get("REPO", os.path.join(ROOT, "repo"))
+REPO = R.REPO
 CASES = ["repo_l_gqa2", "dpo_l_gqa3", "simpo_l_bias3_micro", "dpo_qwen2", "ipo_mistral"]
-npass = nfail = 0
-
-
-def res(ok, what, detail=""):
-    global npass, nfail
-    if ok:
-        npass += 1
-        print(f"PASS {what}")
-    else:
-        nfail += 1
-        print(f"FAIL {what}: {detail}")
-    return ok
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p.returncode, (p.stderr.strip().splitlines() or [""])[-1]
+res, run = R.Tally(), R.run
 
 
 def hf_logps(model_dir, pairs):
@@ -83,12 +64,12 @@ def roundtrip(case_dir, tmp):
     args[args.index("--steps") + 1] = "2"
     data = os.path.join(case_dir, "data.jsonl")
     out, ev = os.path.join(tmp, name + "_out"), os.path.join(tmp, name + "_eval.jsonl")
-    rc, err = run([REPO, "train", "--model", os.path.join(case_dir, "model"), "--data", data, "--out", out] + args)
+    rc, _, err = run([REPO, "train", "--model", os.path.join(case_dir, "model"), "--data", data, "--out", out] + args)
     if not res(rc == 0, f"{name} train --out", err):
         return
     a = R.parse_args_str(" ".join(args))
     ml = ["--max-len", str(a["max_len"])] if a["max_len"] else []
-    rc, err = run([REPO, "eval", "--model", out, "--data", data, "--out", ev] + ml)
+    rc, _, err = run([REPO, "eval", "--model", out, "--data", data, "--out", ev] + ml)
     if not res(rc == 0, f"{name} eval", err):
         return
     cfg = json.load(open(os.path.join(out, "config.json")))
@@ -134,7 +115,7 @@ def sharded(case_dir, tmp):
     outs = []
     for d in (single, split):
         ev = d + "_eval.jsonl"
-        rc, err = run([REPO, "eval", "--model", d, "--data", data, "--out", ev])
+        rc, _, err = run([REPO, "eval", "--model", d, "--data", data, "--out", ev])
         if not res(rc == 0, f"{name} eval on {os.path.basename(d)}", err):
             return
         outs.append(open(ev).read())
@@ -143,7 +124,7 @@ def sharded(case_dir, tmp):
     index["weight_map"][names[0]] = "model-00002-of-00002.safetensors"
     with open(os.path.join(split, "model.safetensors.index.json"), "w") as f:
         json.dump(index, f)
-    rc, err = run([REPO, "eval", "--model", split, "--data", data])
+    rc, _, err = run([REPO, "eval", "--model", split, "--data", data])
     res(rc != 0 and "model.safetensors.index.json" in err and names[0] in err,
         f"{name} index naming the wrong shard is refused", f"exit {rc}: {err}")
 
@@ -154,7 +135,7 @@ def init_loads(tmp):
     with open(path, "w") as f:
         json.dump(cfg, f)
     out = os.path.join(tmp, "init_model")
-    rc, err = run([REPO, "init", "--config", path, "--out", out])
+    rc, _, err = run([REPO, "init", "--config", path, "--out", out])
     if not res(rc == 0, "init a Llama model", err):
         return
     _, problems = hf_logps(out, [([1, 2], [3], [4])])
@@ -163,16 +144,13 @@ def init_loads(tmp):
 
 def main():
     golden = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "golden_llama")
-    if not os.access(REPO, os.X_OK):
-        res(False, "repo binary", f"{REPO} not built (make repo)")
-    else:
+    if R.repo_built(res):
         with tempfile.TemporaryDirectory(prefix="repo_llama_roundtrip_") as tmp:
             for c in CASES:
                 roundtrip(os.path.join(golden, c), tmp)
             sharded(os.path.join(golden, "repo_l_gqa2"), tmp)
             init_loads(tmp)
-    print(f"{npass} passed, {nfail} failed")
-    return 1 if nfail else 0
+    return res.summary()
 
 
 if __name__ == "__main__":

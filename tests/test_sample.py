@@ -12,33 +12,21 @@ Prints PASS/FAIL lines and "N passed, M failed"; exit status 1 on any failure.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import reference as R  # noqa: E402
 import llama_reference as LR  # noqa: E402
 
-REPO = os.environ.get("REPO", os.path.join(ROOT, "repo"))
+REPO = R.REPO
 CASES = ["golden/repo_s3", "golden/repo_micro", "golden_llama/repo_l_gqa2", "golden_llama/dpo_l_gqa3",
          "golden_llama/simpo_l_bias3_micro", "golden_llama/dpo_qwen2", "golden_llama/ipo_mistral"]
 MAX_NEW = 12
-npass = nfail = 0
-
-
-def res(ok, what, detail=""):
-    global npass, nfail
-    if ok:
-        npass += 1
-        print(f"PASS {what}")
-    else:
-        nfail += 1
-        print(f"FAIL {what}: {detail}")
+res = R.Tally()
 
 
 def reference_model(model_dir):
@@ -68,18 +56,17 @@ def greedy(model, prompt, eos):
 
 
 def main():
-    if not os.access(REPO, os.X_OK):
-        res(False, "repo binary", f"{REPO} not built (make repo)")
+    built = R.repo_built(res)
     with tempfile.TemporaryDirectory(prefix="repo_sample_") as tmp:
-        for case in CASES if os.access(REPO, os.X_OK) else []:
+        for case in CASES if built else []:
             d = os.path.join(HERE, case)
             name = os.path.basename(case)
             out = os.path.join(tmp, name + ".jsonl")
-            p = subprocess.run([REPO, "sample", "--model", os.path.join(d, "model"), "--prompts",
+            rc, _, err = R.run([REPO, "sample", "--model", os.path.join(d, "model"), "--prompts",
                                 os.path.join(d, "data.jsonl"), "--n", "2", "--max-new", str(MAX_NEW),
-                                "--temperature", "0", "--out", out], capture_output=True, text=True)
-            if p.returncode != 0:
-                res(False, f"{name} sample", (p.stderr.strip().splitlines() or [""])[-1])
+                                "--temperature", "0", "--out", out])
+            if rc != 0:
+                res(False, f"{name} sample", err)
                 continue
             cfg, model = reference_model(os.path.join(d, "model"))
             eos = cfg.get("eos_token_id", -1)
@@ -96,8 +83,7 @@ def main():
                 n_tokens += len(want)
             res(not bad and n_tokens > 0, f"{name} greedy samples ({n_tokens} tokens) match the float64 reference",
                 "; ".join(bad[:3]))
-    print(f"{npass} passed, {nfail} failed")
-    return 1 if nfail else 0
+    return res.summary()
 
 
 if __name__ == "__main__":

@@ -239,29 +239,21 @@ def test_synthetic(b, tmp, rng):
 
     # metadata: every scalar and array type comes back as written
     meta = meta_of(b, path)
-    for key, (vt, val) in SCALARS.items():
-        d = meta.get(key)
-        if d is None:
-            report(False, f"meta {key}", "missing")
-            continue
-        got = d["value"]
-        if vt == VT.FLOAT32:
-            ok = np.float32(got) == np.float32(val)
-        else:
-            ok = got == val
-        report(ok and d["type"] == vt.name.lower(), f"meta {key} ({vt.name.lower()})", f"got {got!r} as {d['type']}")
-    for key, (vt, val) in ARRAYS.items():
-        d = meta.get(key)
-        if d is None:
-            report(False, f"meta {key}", "missing")
-            continue
-        got = d["value"]
-        if vt == VT.FLOAT32:
-            ok = np.array_equal(np.float32(got), np.float32(val))
-        else:
-            ok = got == val
-        report(ok and d["type"] == "array" and d["elem"] == vt.name.lower(),
-               f"meta {key} (array of {vt.name.lower()})", f"got {got!r}")
+    for table, is_array in ((SCALARS, False), (ARRAYS, True)):
+        for key, (vt, val) in table.items():
+            d = meta.get(key)
+            if d is None:
+                report(False, f"meta {key}", "missing")
+                continue
+            got, vn = d["value"], vt.name.lower()
+            if vt == VT.FLOAT32:
+                ok = np.array_equal(np.float32(got), np.float32(val))
+            else:
+                ok = got == val
+            if is_array:
+                report(ok and d["type"] == "array" and d["elem"] == vn, f"meta {key} (array of {vn})", f"got {got!r}")
+            else:
+                report(ok and d["type"] == vn, f"meta {key} ({vn})", f"got {got!r} as {d['type']}")
     report(meta.get("general.architecture", {}).get("value") == "llama", "meta general.architecture")
     report(meta["tokenizer.ggml.tokens"]["value"] == TOKENS, "meta tokenizer.ggml.tokens")
 
