@@ -193,6 +193,27 @@ def check_smollm2(repo, path, tmp):
                     bad.append(f"pair {i} {k}: {g[k]} vs {want}")
     res(not bad, "SmolLM2 GGUF eval matches transformers on the dequantized weights", "; ".join(bad[:3]))
 
+    # sample: greedy answer to a simple question, as text (printed) and as ids against a float64
+    # greedy decode of the same weights; the first 20 tokens must agree
+    question = "What is the capital of France?"
+    rc, out, err = run([repo, "sample", "--model", path, "--prompt", question, "--temperature", "0", "--max-new", "20"])
+    if res(rc == 0, "SmolLM2 sample --prompt", err):
+        print(f"  SmolLM2 answers {question!r}: {out.strip()!r}")
+    pq = os.path.join(tmp, "question.jsonl")
+    R.write_jsonl(pq, [{"prompt": question}])
+    rc, out, err = run([repo, "sample", "--model", path, "--prompts", pq, "--temperature", "0", "--max-new", "20"])
+    if not res(rc == 0, "SmolLM2 sample --prompts (chatml)", err):
+        return
+    line = json.loads(out)
+    ids, ours = list(line["prompt_ids"]), line["samples"][0]
+    want = []
+    with torch.no_grad():
+        for _ in range(len(ours)):
+            nxt = int(model.forward(torch.tensor(ids + want))[-1].argmax())
+            want.append(nxt)
+    res(ours == want, f"SmolLM2 greedy tokens equal a float64 PyTorch greedy decode ({len(ours)} tokens)",
+        f"ours {ours} vs {want}")
+
 
 def main():
     golden = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "golden_llama")
