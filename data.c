@@ -21,10 +21,8 @@ static int ends_with_str(const char *s, const char *suffix) {
 // tokenizer: --tokenizer, else the model's (directory files, or a GGUF file's metadata)
 
 #ifdef REPO_GGUF
-static Tokenizer *tokenizer_from_gguf(const char *path) {
+static Tokenizer *tokenizer_of_gguf(GGUF *g, const char *path) {
     char err[1024];
-    GGUF *g = gguf_open(path, err, sizeof err);
-    if (!g) die("%s", err);
     const char *kind = gguf_get_str(g, "tokenizer.ggml.model");
     if (!kind || strcmp(kind, "gpt2"))
         die("%s: tokenizer.ggml.model \"%s\" is not supported (byte-level BPE, \"gpt2\", is)", path, kind ? kind : "?");
@@ -48,10 +46,51 @@ static Tokenizer *tokenizer_from_gguf(const char *path) {
                                          types, (TokPreKind)pre_kind, eos_id, err, sizeof err);
     if (!t) die("%s: tokenizer: %s", path, err);
     free(types64); free(types);
+    return t;
+}
+
+static Tokenizer *tokenizer_from_gguf(const char *path) {
+    char err[1024];
+    GGUF *g = gguf_open(path, err, sizeof err);
+    if (!g) die("%s", err);
+    Tokenizer *t = tokenizer_of_gguf(g, path);
     gguf_close(g);
     return t;
 }
 #endif
+
+void data_write_gguf_tokenizer(const char *gguf_path, const char *out_dir) {
+#ifdef REPO_GGUF
+    char err[1024], path[4200];
+    GGUF *g = gguf_open(gguf_path, err, sizeof err);
+    if (!g) die("%s", err);
+    // a GGUF without a byte-level BPE tokenizer we read: the model is saved all the same, without tokenizer files
+    const char *kind = gguf_get_str(g, "tokenizer.ggml.model"), *pre = gguf_get_str(g, "tokenizer.ggml.pre");
+    const char *why = !gguf_get_arr_n(g, "tokenizer.ggml.tokens") ? "it has no tokenizer.ggml.tokens"
+                      : !kind || strcmp(kind, "gpt2") ? "its tokenizer.ggml.model is not \"gpt2\""
+                      : !gguf_get_arr_n(g, "tokenizer.ggml.merges") ? "it has no tokenizer.ggml.merges"
+                      : pre && tokenizer_pre_kind_from_name(pre) < 0 ? "its tokenizer.ggml.pre is not supported"
+                      : NULL;
+    if (why) {
+        fprintf(stderr, "note: %s: %s, so %s gets no tokenizer.json\n", gguf_path, why, out_dir);
+        gguf_close(g);
+        return;
+    }
+    Tokenizer *t = tokenizer_of_gguf(g, gguf_path);
+    uint32_t bos;
+    int bos_id = gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos) && (int64_t)bos < tokenizer_vocab_size(t)
+                     ? (int)bos : -1;
+    snprintf(path, sizeof path, "%s/tokenizer.json", out_dir);
+    if (!tokenizer_write_json(t, path, err, sizeof err)) die("%s", err);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", out_dir);
+    if (!tokenizer_write_config_json(t, path, bos_id, gguf_get_str(g, "tokenizer.chat_template"), err, sizeof err))
+        die("%s", err);
+    tokenizer_free(t);
+    gguf_close(g);
+#else
+    die("%s: this build reads no GGUF", gguf_path);
+#endif
+}
 
 static Tokenizer *load_tokenizer(const DataOptions *o) {
     const char *path = o->tokenizer ? o->tokenizer : o->model;

@@ -820,6 +820,7 @@ static void model_save(const Model *m, const char *src_dir, const char *out_dir)
     if (ends_with(src_dir, ".gguf")) { // no config.json to copy: write one
         snprintf(dst, sizeof dst, "%s/config.json", out_dir);
         write_llama_config(&m->config, dst);
+        data_write_gguf_tokenizer(src_dir, out_dir); // tokenizer.json + tokenizer_config.json from its metadata
     }
 }
 

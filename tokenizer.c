@@ -10,6 +10,7 @@
 //   3. every piece is BPE'd on its bytes; the byte -> unicode mapping of
 //      ByteLevel is folded into the vocabulary at load time, so the hot path
 //      never builds the "Ġthe" strings.
+#define _POSIX_C_SOURCE 200809L // fileno, fsync, getpid (tokenizer_write_json) under -std=c11
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer.h"
 
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // ----------------------------------------------------------------------------
 // patterns, spelled exactly as in the models' tokenizer.json files
@@ -240,6 +242,7 @@ struct Tokenizer {
     pcre2_code *word_char; // single_word's notion of a word char (alphanumeric or '_'); built on demand
 
     pcre2_code *stages[4]; // pre-tokenizer regexes, applied in order
+    const char *stage_pat[4]; // their patterns (static strings: PAT_*), for tokenizer_write_json
     int n_stages;
     pcre2_match_data *md;
 
@@ -542,6 +545,7 @@ static Tokenizer *builder_finish(Builder *b, char *err, size_t errlen) {
 
     for (int i = 0; i < b->n_stages; i++) {
         if (!(t->stages[i] = compile_pattern(b->stage_pat[i], err, errlen))) goto fail;
+        t->stage_pat[i] = b->stage_pat[i];
         t->n_stages = i + 1;
     }
     if (!(t->md = pcre2_match_data_create(1, NULL))) goto oom;
@@ -1232,3 +1236,178 @@ int tokenizer_vocab_size(const Tokenizer *t) { return t->n_vocab; }
 int tokenizer_eos_id(const Tokenizer *t) { return t->eos_id; }
 void tokenizer_set_eos_id(Tokenizer *t, int id) { t->eos_id = id; }
 int tokenizer_is_special(const Tokenizer *t, int id) { return id >= 0 && id < t->n_vocab && t->special[id]; }
+
+// ----------------------------------------------------------------------------
+// writing tokenizer.json / tokenizer_config.json (Hugging Face's layout)
+
+// PATH.tmp.<pid>, then rename: readers never see half a file
+static int write_atomic(const char *path, const char *data, size_t n, char *err, size_t errlen) {
+    size_t tl = strlen(path) + 32;
+    char *tmp = malloc(tl);
+    if (!tmp) { set_err(err, errlen, "out of memory"); return 0; }
+    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { set_err(err, errlen, "%s: cannot create file", tmp); free(tmp); return 0; }
+    int ok = fwrite(data, 1, n, f) == n;
+    ok = (fflush(f) == 0) && ok;
+    ok = (fsync(fileno(f)) == 0) && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        set_err(err, errlen, "%s: writing failed", ok ? path : tmp);
+        remove(tmp);
+        free(tmp);
+        return 0;
+    }
+    free(tmp);
+    return 1;
+}
+
+static int write_json_atomic(cJSON *root, const char *path, char *err, size_t errlen) {
+    if (!root) { set_err(err, errlen, "out of memory"); return 0; }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) { set_err(err, errlen, "out of memory"); return 0; }
+    size_t n = strlen(text);
+    char *withnl = realloc(text, n + 2);
+    if (!withnl) { free(text); set_err(err, errlen, "out of memory"); return 0; }
+    withnl[n] = '\n'; withnl[n + 1] = '\0';
+    int ok = write_atomic(path, withnl, n + 1, err, errlen);
+    free(withnl);
+    return ok;
+}
+
+static cJSON *byte_level_json(int add_prefix_space, int trim_offsets, int use_regex) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "ByteLevel");
+    cJSON_AddBoolToObject(o, "add_prefix_space", add_prefix_space);
+    cJSON_AddBoolToObject(o, "trim_offsets", trim_offsets);
+    cJSON_AddBoolToObject(o, "use_regex", use_regex);
+    return o;
+}
+
+// The stages back as tokenizers' pre-tokenizers, spelled as the models' own
+// files do: GPT-2 ByteLevel(use_regex); SmolLM2 Sequence[Digits(individual),
+// ByteLevel(use_regex)]; Llama-3 Sequence[Split(regex, Isolated),
+// ByteLevel(use_regex=false)]. A trailing GPT-2 stage is ByteLevel's own regex.
+static cJSON *pre_tokenizer_json(const Tokenizer *t) {
+    cJSON *list = cJSON_CreateArray();
+    int regex_in_byte_level = t->n_stages > 0 && t->stage_pat[t->n_stages - 1] == PAT_GPT2;
+    int n_split = regex_in_byte_level ? t->n_stages - 1 : t->n_stages;
+    for (int i = 0; i < n_split; i++) {
+        const char *p = t->stage_pat[i];
+        cJSON *o = cJSON_CreateObject();
+        if (p == PAT_DIGITS_EACH || p == PAT_DIGITS_RUN) {
+            cJSON_AddStringToObject(o, "type", "Digits");
+            cJSON_AddBoolToObject(o, "individual_digits", p == PAT_DIGITS_EACH);
+        } else {
+            cJSON_AddStringToObject(o, "type", "Split");
+            cJSON *pat = cJSON_AddObjectToObject(o, "pattern");
+            cJSON_AddStringToObject(pat, "Regex", p);
+            cJSON_AddStringToObject(o, "behavior", "Isolated");
+            cJSON_AddBoolToObject(o, "invert", 0);
+        }
+        cJSON_AddItemToArray(list, o);
+    }
+    cJSON_AddItemToArray(list, byte_level_json(0, 1, regex_in_byte_level));
+    if (cJSON_GetArraySize(list) == 1) {
+        cJSON *only = cJSON_DetachItemFromArray(list, 0);
+        cJSON_Delete(list);
+        return only;
+    }
+    cJSON *seq = cJSON_CreateObject();
+    cJSON_AddStringToObject(seq, "type", "Sequence");
+    cJSON_AddItemToObject(seq, "pretokenizers", list);
+    return seq;
+}
+
+static int cmp_rank(const void *a, const void *b) {
+    int x = ((const MergeSlot *)a)->rank, y = ((const MergeSlot *)b)->rank;
+    return (x > y) - (x < y);
+}
+
+int tokenizer_write_json(const Tokenizer *t, const char *path, char *err, size_t errlen) {
+    if (err && errlen) err[0] = '\0';
+    cJSON *root = cJSON_CreateObject();
+    if (!root) { set_err(err, errlen, "out of memory"); return 0; }
+    cJSON_AddStringToObject(root, "version", "1.0");
+    cJSON_AddNullToObject(root, "truncation");
+    cJSON_AddNullToObject(root, "padding");
+    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
+    for (int i = 0; i < t->n_added; i++) {
+        const AddedToken *a = &t->added[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", a->id);
+        cJSON_AddStringToObject(o, "content", a->content);
+        cJSON_AddBoolToObject(o, "single_word", a->single_word);
+        cJSON_AddBoolToObject(o, "lstrip", a->lstrip);
+        cJSON_AddBoolToObject(o, "rstrip", a->rstrip);
+        cJSON_AddBoolToObject(o, "normalized", a->normalized);
+        cJSON_AddBoolToObject(o, "special", a->special);
+        cJSON_AddItemToArray(added, o);
+    }
+    cJSON_AddNullToObject(root, "normalizer");
+    cJSON_AddItemToObject(root, "pre_tokenizer", pre_tokenizer_json(t));
+    cJSON_AddItemToObject(root, "post_processor", byte_level_json(1, 0, 1));
+    cJSON_AddItemToObject(root, "decoder", byte_level_json(1, 1, 1));
+
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddNullToObject(model, "dropout");
+    const char *unk = t->unk_id >= 0 ? tokenizer_token_text(t, t->unk_id) : NULL;
+    if (unk) cJSON_AddStringToObject(model, "unk_token", unk);
+    else cJSON_AddNullToObject(model, "unk_token");
+    cJSON_AddNullToObject(model, "continuing_subword_prefix");
+    cJSON_AddNullToObject(model, "end_of_word_suffix");
+    cJSON_AddBoolToObject(model, "fuse_unk", 0);
+    cJSON_AddBoolToObject(model, "byte_fallback", 0);
+    if (t->ignore_merges) cJSON_AddBoolToObject(model, "ignore_merges", 1); // tokenizers >= 0.19 reads it
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    for (int id = 0; id < t->n_vocab; id++) {
+        const char *s = t->text[id];
+        // one key per text: the id the encoder finds for it
+        if (s && strmap_get(&t->vocab, s, strlen(s)) == id) cJSON_AddItemToObject(vocab, s, cJSON_CreateNumber(id));
+    }
+    // merges in rank order (a pair given twice kept its last rank, as in tokenizers)
+    size_t n_merge = 0;
+    for (size_t i = 0; i < t->merges.cap; i++) n_merge += t->merges.slots[i].key != MERGE_EMPTY;
+    MergeSlot *ms = malloc((n_merge + 1) * sizeof *ms);
+    if (!ms) { cJSON_Delete(root); set_err(err, errlen, "out of memory"); return 0; }
+    n_merge = 0;
+    for (size_t i = 0; i < t->merges.cap; i++) if (t->merges.slots[i].key != MERGE_EMPTY) ms[n_merge++] = t->merges.slots[i];
+    qsort(ms, n_merge, sizeof *ms, cmp_rank);
+    cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+    for (size_t i = 0; i < n_merge; i++) {
+        const char *l = t->text[(int)(ms[i].key >> 32)], *r = t->text[(int)(uint32_t)ms[i].key];
+        size_t ll = strlen(l), rl = strlen(r);
+        if (memchr(l, ' ', ll) || memchr(r, ' ', rl)) { // "left right" cannot hold a space
+            set_err(err, errlen, "merge '%s' + '%s' has a space in a token", l, r);
+            free(ms); cJSON_Delete(root);
+            return 0;
+        }
+        char *line = malloc(ll + rl + 2);
+        if (!line) { free(ms); cJSON_Delete(root); set_err(err, errlen, "out of memory"); return 0; }
+        memcpy(line, l, ll); line[ll] = ' '; memcpy(line + ll + 1, r, rl + 1);
+        cJSON_AddItemToArray(merges, cJSON_CreateString(line));
+        free(line);
+    }
+    free(ms);
+    return write_json_atomic(root, path, err, errlen);
+}
+
+int tokenizer_write_config_json(const Tokenizer *t, const char *path, int bos_id, const char *chat_template,
+                                char *err, size_t errlen) {
+    if (err && errlen) err[0] = '\0';
+    cJSON *root = cJSON_CreateObject();
+    if (!root) { set_err(err, errlen, "out of memory"); return 0; }
+    cJSON_AddStringToObject(root, "tokenizer_class", "PreTrainedTokenizerFast");
+    const char *bos = bos_id >= 0 ? tokenizer_token_text(t, bos_id) : NULL;
+    const char *eos = t->eos_id >= 0 ? tokenizer_token_text(t, t->eos_id) : NULL;
+    const char *unk = t->unk_id >= 0 ? tokenizer_token_text(t, t->unk_id) : NULL;
+    if (bos) cJSON_AddStringToObject(root, "bos_token", bos);
+    if (eos) cJSON_AddStringToObject(root, "eos_token", eos);
+    if (unk) cJSON_AddStringToObject(root, "unk_token", unk);
+    cJSON_AddBoolToObject(root, "add_prefix_space", 0);
+    cJSON_AddBoolToObject(root, "clean_up_tokenization_spaces", 0);
+    if (chat_template) cJSON_AddStringToObject(root, "chat_template", chat_template);
+    return write_json_atomic(root, path, err, errlen);
+}

@@ -84,6 +84,19 @@ int tokenizer_eos_id(const Tokenizer *t);        // -1 if unknown
 void tokenizer_set_eos_id(Tokenizer *t, int id);
 int tokenizer_is_special(const Tokenizer *t, int id);
 
+// Writes a Hugging Face tokenizer.json that `tokenizers` (and so
+// AutoTokenizer) encodes with exactly as this tokenizer does: BPE vocab +
+// merges, the pre-tokenizer spelled as GPT-2's / SmolLM2's / Llama-3's own
+// files do, ByteLevel decoder and post-processor (no BOS template), added
+// tokens with their flags (special for GGUF control tokens). Written as
+// PATH.tmp.<pid> and renamed into place. Returns 1, or 0 with err set.
+int tokenizer_write_json(const Tokenizer *t, const char *path, char *err, size_t errlen);
+// A minimal tokenizer_config.json beside it: tokenizer_class
+// PreTrainedTokenizerFast, eos_token (tokenizer_eos_id), bos_token when
+// bos_id >= 0, unk_token if any, chat_template when non-NULL. Atomic too.
+int tokenizer_write_config_json(const Tokenizer *t, const char *path, int bos_id, const char *chat_template,
+                                char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

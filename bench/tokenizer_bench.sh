@@ -10,7 +10,7 @@
 # whole text vs ours whole text). Best of REPEAT runs.
 # Not a test: it prints a table and exits 0.
 #
-# Environment: PYTHON (default REPO/.venv/bin/python, else /opt/refenv/bin/python;
+# Environment: PYTHON (default REPO/.venv/bin/python, else python3;
 # needs tokenizers, gguf, tiktoken), TOK_VOCABS_DIR,
 # REPEAT (default 3), BENCH_MB (default 10).
 set -euo pipefail
@@ -18,7 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 # the repo's test venv (tests/install_deps.sh test) has tokenizers and gguf pinned
 if [ -z "${PYTHON:-}" ]; then
-    PYTHON=/opt/refenv/bin/python
+    PYTHON=python3
     [ -x "$REPO/.venv/bin/python" ] && PYTHON="$REPO/.venv/bin/python"
 fi
 VOCABS=${TOK_VOCABS_DIR:-$REPO/.cache/tokenizer-vocabs}

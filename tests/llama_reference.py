@@ -15,7 +15,7 @@ float32 even then, as repo.c does; the head is applied here so the logits stay f
 formulas (RMSNorm, rotate-half RoPE, GQA, SwiGLU), is checked against it on every case.
 The losses, schedules, AdamW groups, batching, training loop, case building and validation, and the
 gen / check commands are tests/reference.py's (its --fp32 / fp32-error diagnostics work here too).
-Needs transformers (no fallback): run with /opt/refenv/bin/python or .venv/bin/python.
+Needs transformers (no fallback): run with .venv/bin/python (tests/install_deps.sh test makes it).
 """
 import json
 import math

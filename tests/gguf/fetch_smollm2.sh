@@ -5,7 +5,9 @@
 #   usage: tests/gguf/fetch_smollm2.sh DEST_DIR   (prints the .gguf path)
 set -euo pipefail
 DEST=${1:?usage: fetch_smollm2.sh DEST_DIR}
-PY=${PYTHON:-/opt/refenv/bin/python}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PY=${PYTHON:-python3}
+[ -z "${PYTHON:-}" ] && [ -x "$ROOT/.venv/bin/python" ] && PY="$ROOT/.venv/bin/python"
 NAME=SmolLM2-135M-Instruct.Q4_1.gguf
 SIZE=98362432
 mkdir -p "$DEST"

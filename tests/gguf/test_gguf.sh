@@ -4,15 +4,15 @@
 # then runs test_gguf.py against the gguf Python package.
 #
 # Environment:
-#   PYTHON          python with numpy (default .venv/bin/python, /opt/refenv/bin/python, python3)
+#   PYTHON          python with numpy (default .venv/bin/python, else python3)
 #   SMOLLM2_DIR     cache dir for the real-model file (default ~/.cache/repo-tests/smollm2)
 #   GGUF_SKIP_REAL  =1 to skip the ~98 MB SmolLM2 download and its checks
 # Prints PASS/FAIL lines and ends with "N passed, M failed"; exit 1 on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-# python: $PYTHON, else the project's .venv, else /opt/refenv, else python3
+# python: $PYTHON, else the project's .venv, else python3
 PY=${PYTHON:-}
-for cand in .venv/bin/python /opt/refenv/bin/python python3; do
+for cand in .venv/bin/python python3; do
     [ -n "$PY" ] && break
     command -v "$cand" >/dev/null 2>&1 && "$cand" -c "import numpy" 2>/dev/null && PY=$cand
 done

@@ -11,7 +11,7 @@ DEST=${1:?usage: fetch_vocabs.sh DEST}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # the repo's test venv (tests/install_deps.sh test) has tokenizers and gguf pinned
 if [ -z "${PYTHON:-}" ]; then
-    PYTHON=/opt/refenv/bin/python
+    PYTHON=python3
     [ -x "$HERE/../../.venv/bin/python" ] && PYTHON="$HERE/../../.venv/bin/python"
 fi
 mkdir -p "$DEST/gpt2" "$DEST/smollm2"

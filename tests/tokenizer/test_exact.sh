@@ -3,7 +3,7 @@
 # generated text with GPT-2, SmolLM2 and a Llama-3-style vocabulary, plus the
 # unit tests. Prints PASS/FAIL lines and "N passed, M failed".
 #
-# Environment: PYTHON (default REPO/.venv/bin/python, else /opt/refenv/bin/python;
+# Environment: PYTHON (default REPO/.venv/bin/python, else python3;
 # needs tokenizers==0.15.2 and gguf==0.17.1), TOK_VOCABS_DIR (download cache, default REPO/.cache/tokenizer-vocabs),
 # CC (default gcc), SANITIZE=1 to build with AddressSanitizer/UBSan.
 set -euo pipefail
@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 # the repo's test venv (tests/install_deps.sh test) has tokenizers and gguf pinned
 if [ -z "${PYTHON:-}" ]; then
-    PYTHON=/opt/refenv/bin/python
+    PYTHON=python3
     [ -x "$REPO/.venv/bin/python" ] && PYTHON="$REPO/.venv/bin/python"
 fi
 VOCABS=${TOK_VOCABS_DIR:-$REPO/.cache/tokenizer-vocabs}

@@ -6,6 +6,9 @@
 //   tok_cli [-e] pieces TOKENIZER   stdin lines -> pre-tokenizer pieces, as
 //                                   space-separated hex byte strings
 //   tok_cli info TOKENIZER          vocab size, eos id, a few lookups
+//   tok_cli write-json TOKENIZER OUT_DIR
+//                                   OUT_DIR/tokenizer.json + tokenizer_config.json
+//                                   (tokenizer_write_json / _config_json)
 //   tok_cli bench TOKENIZER FILE [REPEAT [whole]]
 //                                   encode FILE line by line (newlines kept),
 //                                   or in one call with "whole"; print MB/s
@@ -113,7 +116,14 @@ int main(int argc, char **argv) {
                                                     : tokenizer_load(path, err, sizeof err);
     if (!t) { fprintf(stderr, "tok_cli: %s\n", err); return 1; }
 
-    if (strcmp(mode, "info") == 0) {
+    if (strcmp(mode, "write-json") == 0) {
+        if (argc - a < 3) { fprintf(stderr, "tok_cli: write-json needs OUT_DIR\n"); return 2; }
+        char out[4200];
+        snprintf(out, sizeof out, "%s/tokenizer.json", argv[a + 2]);
+        if (!tokenizer_write_json(t, out, err, sizeof err)) { fprintf(stderr, "tok_cli: %s\n", err); return 1; }
+        snprintf(out, sizeof out, "%s/tokenizer_config.json", argv[a + 2]);
+        if (!tokenizer_write_config_json(t, out, -1, NULL, err, sizeof err)) { fprintf(stderr, "tok_cli: %s\n", err); return 1; }
+    } else if (strcmp(mode, "info") == 0) {
         printf("vocab_size %d\neos_id %d\n", tokenizer_vocab_size(t), tokenizer_eos_id(t));
         const char *probe[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "Ġthe"};
         for (int i = 0; i < 4; i++) printf("id %s %d\n", probe[i], tokenizer_token_id(t, probe[i]));
