@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make policy: rebuilds everything the main job ships, from scratch (about 5 minutes on 2 cores):
+# make policy: rebuilds everything the main job ships, from scratch (about 7 minutes on 2 cores):
 #   data/arith/policy/          a 3-layer GPT-2 trained by our own SFT on additions in which the
 #                               carry out of the ones place is dropped 60% of the time
 #   data/arith/test_prompts.jsonl   500 held-out prompts
