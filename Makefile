@@ -23,6 +23,15 @@ repo: $(SOURCES) $(HEADERS) gguf.o
 repo_noomp: $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unknown-pragmas -DREPO_GGUF -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
+# the GPU build (repo.cu: the training step in CUDA + cuBLAS) for A100 (sm_80) and H100 (sm_90);
+# compiles and links without a GPU. repo.c's CPU-only functions go unused there.
+NVCC ?= nvcc
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+cuda: repo_cuda
+repo_cuda: repo.cu $(SOURCES) $(HEADERS) gguf.o
+	$(NVCC) -O3 $(CUDA_ARCH) -Xcompiler -fopenmp -Xcompiler -Wall -Xcompiler -Wno-unused-function -DREPO_GGUF \
+		-o $@ repo.cu $(filter-out repo.c,$(SOURCES)) gguf.o $(LDLIBS) -lcublas
+
 tests/test_layers: tests/test_layers.c $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -DREPO_GGUF -o $@ tests/test_layers.c io.c tokenizer.c data.c gguf.o $(LDLIBS)
 
@@ -65,4 +74,4 @@ test:
 	@bash tests/run_all.sh
 
 clean:
-	rm -f repo repo_noomp gguf.o tests/compare tests/test_layers data/arith/arith
+	rm -f repo repo_cuda repo_noomp gguf.o tests/compare tests/test_layers data/arith/arith

@@ -29,6 +29,8 @@ suite "Llama/Mistral/Qwen2 against the committed PyTorch goldens" bash tests/run
 suite "bad input" bash tests/test_errors.sh
 suite "bad input: Llama configs and files" python3 tests/test_llama_errors.py
 suite "text data: templates, prepare, encode/decode, converter, ids against HF tokenizers" env PYTHON="$PY" bash tests/test_text_data.sh
+suite "GPU build (make cuda: compile and link) and GPU tests (skipped without a GPU)" bash tests/gpu/suite.sh
+suite "repo.cu's kernels on a CPU emulation of CUDA: every golden, buffers poisoned with NaN" env GOLDEN_ONLY=1 bash tests/gpu/test_emu.sh
 suite "same results without OpenMP (GPT-2)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
 suite "same results without OpenMP (Llama)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden_llama
 if have_torch; then
