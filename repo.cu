@@ -26,10 +26,6 @@ build: make cuda (./repo_cuda). Tests: tests/gpu/test_gpu.sh on a GPU; tests/gpu
 same checks with no GPU, on a CPU stand-in for the CUDA runtime and cuBLAS (tests/gpu/emu).
 */
 #define REPO_CUDA
-#include "io.h"
-extern "C" { // data.c is C, compiled by the C compiler, and data.h has no extern "C" of its own
-#include "data.h"
-}
 #include "repo.c"
 
 #include <cublas_v2.h>
