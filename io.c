@@ -284,31 +284,6 @@ void st_write(const char *path, const StOut *ts, int n) {
 // ----------------------------------------------------------------------------
 // preference pairs
 
-// reads one "…_ids" array into ids[*used..]; returns its length
-static int read_id_array(cJSON *obj, const char *key, const char *path, int line, int vocab_size,
-                         int **ids, size_t *used, size_t *cap) {
-    cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!arr) die("%s:%d: missing \"%s\"", path, line, key);
-    if (!cJSON_IsArray(arr)) die("%s:%d: \"%s\" must be an array of token ids", path, line, key);
-    int n = cJSON_GetArraySize(arr);
-    if (n == 0) die("%s:%d: \"%s\" is empty", path, line, key);
-    if (*used + n > *cap) {
-        while (*used + n > *cap) *cap = *cap * 2 + 1024;
-        *ids = realloc(*ids, *cap * sizeof(int));
-        if (!*ids) die("out of memory reading %s", path);
-    }
-    int i = 0;
-    for (cJSON *v = arr->child; v; v = v->next, i++) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
-            die("%s:%d: \"%s\"[%d] is not an integer token id", path, line, key, i);
-        int id = (int)v->valuedouble;
-        if (id < 0 || id >= vocab_size)
-            die("%s:%d: \"%s\"[%d] = %d is outside the vocabulary [0, %d)", path, line, key, i, id, vocab_size);
-        (*ids)[(*used)++] = id;
-    }
-    return n;
-}
-
 void jsonl_each(const char *path, void (*fn)(void *obj, int line, void *ctx), void *ctx) {
     size_t len;
     char *text = read_whole_file(path, &len);
@@ -328,62 +303,6 @@ void jsonl_each(const char *path, void (*fn)(void *obj, int line, void *ctx), vo
         p = end + 1;
     }
     free(text);
-}
-
-// the id buffer moves while it grows: lines keep offsets, pointers are fixed at the end
-typedef struct {
-    const char *path;
-    int vocab_size, n, cap;
-    int *ids; size_t used, cap_ids;
-    int *lens;                 // 3 per pair, 1 per prompt
-    size_t *offs;
-    int per_line;
-} IdReader;
-
-static void read_ids_line(void *obj, int line, void *ctx) {
-    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
-    IdReader *r = ctx;
-    if (r->n == r->cap) {
-        r->cap = r->cap * 2 + 64;
-        r->lens = realloc(r->lens, r->cap * r->per_line * sizeof(int));
-        r->offs = realloc(r->offs, r->cap * r->per_line * sizeof(size_t));
-        if (!r->lens || !r->offs) die("out of memory reading %s", r->path);
-    }
-    for (int k = 0; k < r->per_line; k++) {
-        r->offs[r->n * r->per_line + k] = r->used;
-        r->lens[r->n * r->per_line + k] = read_id_array(obj, keys[k], r->path, line, r->vocab_size, &r->ids, &r->used, &r->cap_ids);
-    }
-    r->n++;
-}
-
-void pairs_load_jsonl(PairSet *ps, const char *path, int vocab_size) {
-    IdReader r = {.path = path, .vocab_size = vocab_size, .per_line = 3};
-    jsonl_each(path, read_ids_line, &r);
-    if (r.n == 0) die("%s: no preference pairs in the file", path);
-    memset(ps, 0, sizeof *ps);
-    ps->n_pairs = r.n;
-    ps->ids = r.ids;
-    ps->pairs = xcalloc(r.n, sizeof(Pair));
-    for (int i = 0; i < r.n; i++) {
-        Pair *p = &ps->pairs[i];
-        p->prompt = r.ids + r.offs[3 * i];     p->n_prompt = r.lens[3 * i];
-        p->chosen = r.ids + r.offs[3 * i + 1]; p->n_chosen = r.lens[3 * i + 1];
-        p->rejected = r.ids + r.offs[3 * i + 2]; p->n_rejected = r.lens[3 * i + 2];
-    }
-    free(r.offs); free(r.lens);
-}
-
-void prompts_load_jsonl(PromptSet *ps, const char *path, int vocab_size) {
-    IdReader r = {.path = path, .vocab_size = vocab_size, .per_line = 1};
-    jsonl_each(path, read_ids_line, &r);
-    if (r.n == 0) die("%s: no prompts in the file", path);
-    memset(ps, 0, sizeof *ps);
-    ps->n = r.n;
-    ps->ids = r.ids;
-    ps->lens = r.lens;
-    ps->prompts = xmalloc(r.n * sizeof(int *));
-    for (int i = 0; i < r.n; i++) ps->prompts[i] = r.ids + r.offs[i];
-    free(r.offs);
 }
 
 void prompts_free(PromptSet *ps) { free(ps->prompts); free(ps->lens); free(ps->ids); memset(ps, 0, sizeof *ps); }

@@ -86,12 +86,9 @@ typedef struct {
 // calls fn(obj, line, ctx) with each non-blank line parsed (obj is a cJSON *); dies naming
 // FILE:LINE when a line is not a JSON object
 void jsonl_each(const char *path, void (*fn)(void *obj, int line, void *ctx), void *ctx);
-// JSONL with prompt_ids / chosen_ids / rejected_ids. Errors name FILE:LINE.
-void pairs_load_jsonl(PairSet *ps, const char *path, int vocab_size);
+// pair and prompt files are read by data.c (ids, text, or a prepared binary file)
 void pairs_free(PairSet *ps);
-// prompts only: the "prompt_ids" of each line (pair files work too); other keys are ignored
 typedef struct { int **prompts; int *lens; int n; int *ids; } PromptSet;
-void prompts_load_jsonl(PromptSet *ps, const char *path, int vocab_size);
 void prompts_free(PromptSet *ps);
 // keep the prompt's last tokens (at most max_prompt_len) and cut the responses'
 // ends so that prompt + longest response <= max_len; returns the number of pairs cut
