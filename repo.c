@@ -402,14 +402,17 @@ static void attention_backward(float *dqkv, const float *dout, const float *qkv,
                                int B, int T, int NH, int NKV, int hd) {
     int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)hd);
+    // a sequence whose pair was filtered has no gradient at all: skip it
+    char *live = xmalloc(B);
+    for (int b = 0; b < B; b++) live[b] = !zero_row(dout + (size_t)b * T * NH * hd, T * NH * hd);
     // one thread per (sequence, kv head): the query heads of a group all write that head's dk, dv
     #pragma omp parallel
     {
         float *datt = xmalloc(sizeof(float) * T);
-        #pragma omp for collapse(2)
+        #pragma omp for collapse(2) schedule(dynamic)
         for (int b = 0; b < B; b++)
             for (int kvh = 0; kvh < NKV; kvh++)
-                for (int h = kvh * group; h < (kvh + 1) * group; h++)
+                for (int h = kvh * group; h < (kvh + 1) * group && live[b]; h++)
                     for (int t = 0; t < T; t++) {
                         const float *a = att + (((size_t)b * NH + h) * T + t) * T;
                         const float *d = dout + ((size_t)b * T + t) * NH * hd + h * hd;
@@ -433,6 +436,7 @@ static void attention_backward(float *dqkv, const float *dout, const float *qkv,
                     }
         free(datt);
     }
+    free(live);
 }
 
 // gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
