@@ -1,13 +1,16 @@
 // arith: the default task. Prompts "a+b=" as byte tokens, answers the decimal sum then EOS (256).
 // A verifier scores any response, so preference pairs can be built from the policy's own samples.
 //
-//   arith prompts --n N --seed S                 held-out or training prompts (JSONL prompt_ids)
-//   arith sft --n N --seed S --error-rate E      SFT data: the right sum, except that when the ones
-//                                                digits carry, the carry is dropped with probability E
+//   arith prompts --n N --seed S [--split S]     prompts (JSONL prompt_ids) from the train split, or
+//                                                with --split test N distinct held-out problems
+//   arith sft --n N --seed S --error-rate E      SFT data (train split): the right sum, except that when
+//                                                the ones digits carry, the carry is dropped with probability E
 //   arith score --samples FILE                   accuracy of `repo sample` output (first sample: greedy)
 //   arith pairs --samples FILE --out FILE        best vs worst sample per prompt; ties dropped, counted
 //
 // Operands are drawn uniformly from 10..99: sums have 2 or 3 digits and about half need a carry.
+// There are only 8100 problems, so a fixed tenth of them (test_problem) is held out: SFT data and
+// training prompts never contain them, and the held-out prompts contain nothing else.
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@ static uint32_t rnd(void) { // xorshift64*
     return (uint32_t)((rng_state * 2685821657736338717ULL) >> 32);
 }
 static int operand(void) { return 10 + (int)(rnd() % 90); }
+static int test_problem(int a, int b) { return (a * 7919 + b * 104729) % 97 < 10; }
 
 static void print_ids(FILE *f, const char *text, int eos) {
     fputc('[', f);
@@ -124,18 +128,31 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1], *samples = NULL, *out = NULL;
     int n = 1000, seed = 1;
     double error_rate = 0.5;
+    int test_split = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seed")) seed = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--error-rate")) error_rate = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--samples")) samples = argv[i + 1];
         else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
+        else if (!strcmp(argv[i], "--split")) {
+            if (strcmp(argv[i + 1], "train") && strcmp(argv[i + 1], "test")) die("arith: --split train|test");
+            test_split = !strcmp(argv[i + 1], "test");
+        }
         else die("arith: unknown option %s", argv[i]);
     }
     rng_state = 0x9E3779B97F4A7C15ULL * (uint64_t)(seed + 1);
     if (!strcmp(cmd, "prompts") || !strcmp(cmd, "sft")) {
+        if (test_split && strcmp(cmd, "prompts")) die("arith sft: SFT data comes from the train split only");
+        static char seen[100][100];
+        int available = 0;
+        for (int a = 10; a < 100; a++) for (int b = 10; b < 100; b++) available += test_problem(a, b);
+        if (test_split && n > available) die("arith prompts --split test: only %d held-out problems", available);
         for (int k = 0; k < n; k++) {
-            int a = operand(), b = operand();
+            int a, b;
+            do { a = operand(); b = operand(); } // held-out prompts are distinct problems
+            while (test_problem(a, b) != test_split || (test_split && seen[a][b]));
+            seen[a][b] = 1;
             char prompt[32], answer[16];
             snprintf(prompt, sizeof prompt, "%d+%d=", a, b);
             int wrong = !strcmp(cmd, "sft") && has_carry(a, b) && rnd() < error_rate * 4294967296.0;

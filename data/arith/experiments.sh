@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 A=data/arith; E=${OUT:-out/experiments}; FIG=${FIG:-docs/figures}
 SEEDS=${SEEDS:-"1 2 3"}
 mkdir -p "$E" "$FIG"
-COMMON="--lr 2e-4 --batch-pairs 32 --epochs 2 --warmup-steps 10 --no-progress"
+COMMON="--lr 2e-5 --batch-pairs 32 --epochs 1 --warmup-steps 10 --no-progress"
 t0=$(date +%s)
 
 # run NAME SEED FLAGS...: train, score greedy answers, append a row to results.tsv

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 A=data/arith; W=out/arith-policy-build
 rm -rf "$W"; mkdir -p "$W"
 $A/arith sft --n 20000 --seed 1 --error-rate 0.6 > "$W/sft.jsonl"
-$A/arith prompts --n 500 --seed 99 > "$W/test_prompts.jsonl"
+$A/arith prompts --split test --n 500 --seed 99 > "$W/test_prompts.jsonl"
 $A/arith prompts --n 4000 --seed 7 > "$W/train_prompts.jsonl"
 ./repo init --config $A/config.json --out "$W/init" --seed 1
 ./repo train --model "$W/init" --data "$W/sft.jsonl" --out "$W/sft" --loss sft --lr 2e-3 --batch-pairs 64 \

@@ -15,7 +15,7 @@ echo "== the policy before training (greedy answers to $(wc -l < $A/test_prompts
 before=$(greedy $A/policy "$OUT/greedy_before.jsonl"); echo "$before"
 echo "== RePO: $(wc -l < $A/pairs.jsonl) on-policy pairs (best vs worst of 4 samples per prompt), gamma 1.0 -> 0.2"
 ./repo train --model $A/policy --data $A/pairs.jsonl --out "$OUT/model" --loss repo --gamma 1.0 --gamma-end 0.2 \
-    --lr 2e-4 --batch-pairs 32 --epochs 2 --warmup-steps 10 --seed "$SEED" \
+    --lr 2e-5 --batch-pairs 32 --epochs 1 --warmup-steps 10 --seed "$SEED" \
     --log "$OUT/log.jsonl" --margins "$OUT/margins.jsonl"
 echo "== the policy after training"
 after=$(greedy "$OUT/model" "$OUT/greedy_after.jsonl"); echo "$after"
