@@ -5,8 +5,8 @@ CC ?= gcc
 CFLAGS ?= -O3 -march=native -ffast-math -fno-finite-math-only -Wall -Wextra -Wno-unused-parameter
 OPENMP ?= -fopenmp
 LDLIBS = -lcjson -lpcre2-8 -lm
-SOURCES = repo.c io.c tokenizer.c data.c
-HEADERS = io.h tokenizer.h gguf.h data.h
+SOURCES = repo.c checkpoint.c io.c tokenizer.c data.c outdir.c dist.c
+HEADERS = model.h io.h tokenizer.h gguf.h data.h outdir.h dist.h
 
 .PHONY: all test run policy experiments smollm2 clean
 
