@@ -23,6 +23,11 @@ repo: $(SOURCES) $(HEADERS) gguf.o
 repo_noomp: $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unknown-pragmas -DREPO_GGUF -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
+# data parallel across processes (dist.c with MPI): mpirun -np N ./repo_mpi train ... (README: Scaling out)
+MPICC ?= mpicc
+repo_mpi: $(SOURCES) $(HEADERS) gguf.o
+	$(MPICC) $(CFLAGS) $(OPENMP) -DREPO_MPI -o $@ $(SOURCES) gguf.o $(LDLIBS)
+
 # the GPU build (repo.cu: the training step in CUDA + cuBLAS) for A100 (sm_80) and H100 (sm_90);
 # compiles and links without a GPU. repo.c's CPU-only functions go unused there.
 NVCC ?= nvcc
@@ -74,4 +79,4 @@ test:
 	@bash tests/run_all.sh
 
 clean:
-	rm -f repo repo_cuda repo_noomp gguf.o tests/compare tests/test_layers data/arith/arith
+	rm -f repo repo_cuda repo_noomp repo_mpi gguf.o tests/compare tests/test_layers data/arith/arith

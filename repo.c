@@ -2358,6 +2358,8 @@ int main(int argc, char **argv) {
     dist_init(&argc, &argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(); return argc < 2; }
     int rc;
+    if (dist_size() > 1 && strcmp(argv[1], "train") && strcmp(argv[1], "eval"))
+        die("%s runs on one process: ./repo %s (mpirun runs train and eval)", argv[1], argv[1]);
     if (!strcmp(argv[1], "train")) rc = train(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "eval")) rc = eval(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "init")) rc = init_model(argc - 2, argv + 2);
