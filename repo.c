@@ -726,7 +726,9 @@ struct Model {
     float *layer_acts_memory;           // L blocks' LayerActs (one block's with recompute)
     float *lnf, *lnf_mean, *lnf_rstd;   // (B, T, C), (B, T) x2 final norm
     float *hidden;                      // (R, C) lnf at the response positions
-    float *logits;                      // (R, V) becomes dlogits in backward
+    float *logits;                      // (R, V) becomes dlogits in backward; (head_rows, V) under --recompute
+    int head_rows;                      // response rows the head computes at once
+    size_t activation_bytes;            // what model_alloc_batch allocated
     float *lse, *logp, *dlogp;          // (R)
     BackwardScratch scratch;
     float *rope_cos, *rope_sin;         // Llama: (max positions, hd/2)
@@ -773,8 +775,15 @@ static void model_load(Model *m, const char *path) {
     checkpoint_load(path, &m->config, m->entries, m->n_entries, m->host_params);
 }
 
-static float *compute_floats(const Model *m, size_t n) { return (float *)m->k->alloc(checked_mul(n, sizeof(float), "activations")); }
-static int *compute_ints(const Model *m, size_t n) { return (int *)m->k->alloc(checked_mul(n, sizeof(int), "batch")); }
+// the activations' and the batch's buffers, counted (activation_bytes: the memory report at train's start)
+static float *compute_floats(Model *m, size_t n) {
+    m->activation_bytes += checked_mul(n, sizeof(float), "activations");
+    return (float *)m->k->alloc(n * sizeof(float));
+}
+static int *compute_ints(Model *m, size_t n) {
+    m->activation_bytes += checked_mul(n, sizeof(int), "batch");
+    return (int *)m->k->alloc(n * sizeof(int));
+}
 
 // moves the parameters to where k computes (nothing to do on the CPU); before model_alloc_*
 static void model_place(Model *m, const Kernels *k) {
@@ -809,7 +818,15 @@ static void model_alloc_batch(Model *m, int max_B, int max_T, int max_R, int rec
     m->lnf_mean = compute_floats(m, BT);
     m->lnf_rstd = compute_floats(m, BT);
     m->hidden = compute_floats(m, (size_t)max_R * C);
-    m->logits = compute_floats(m, checked_mul(max_R, c->vocab_size, "logits"));
+    // the logits of every response row; under --recompute, of head_rows rows at a time (about 128 MB)
+    m->head_rows = max_R;
+    if (recompute) {
+        size_t rows = ((size_t)128 << 20) / (sizeof(float) * c->vocab_size);
+        const char *e = getenv("REPO_HEAD_ROWS"); // the tests make the chunks small
+        if (e && atoi(e) > 0) rows = (size_t)atoi(e);
+        m->head_rows = rows < 1 ? 1 : rows < (size_t)max_R ? (int)rows : max_R;
+    }
+    m->logits = compute_floats(m, checked_mul(m->head_rows, c->vocab_size, "logits"));
     m->lse = compute_floats(m, max_R);
     m->logp = compute_floats(m, max_R);
     m->dlogp = compute_floats(m, max_R);
@@ -943,8 +960,12 @@ static void model_forward(Model *m) {
     norm_forward(m, m->lnf, m->lnf_mean, m->lnf_rstd, last, p->lnfw, p->lnfb, N);
     if (m->R == 0) return;
     k->rows_gather(m->hidden, m->lnf, m->resp_row, m->R, C);
-    k->matmul_forward(m->logits, m->hidden, c->tied ? p->wte : p->lmhead, NULL, m->R, C, c->vocab_size);
-    k->logprob_forward(m->logp, m->lse, m->logits, m->resp_target, m->R, c->vocab_size);
+    for (int r0 = 0; r0 < m->R; r0 += m->head_rows) { // in chunks of head_rows under --recompute, else at once
+        int n = m->R - r0 < m->head_rows ? m->R - r0 : m->head_rows;
+        float *logits = m->logits + (m->recompute ? 0 : (size_t)r0 * c->vocab_size);
+        k->matmul_forward(logits, m->hidden + (size_t)r0 * C, c->tied ? p->wte : p->lmhead, NULL, n, C, c->vocab_size);
+        k->logprob_forward(m->logp + r0, m->lse + r0, logits, m->resp_target + r0, n, c->vocab_size);
+    }
 }
 
 // Backward from dlogp (dLoss/dlogp per response position, in compute memory); accumulates into grads.
@@ -955,10 +976,16 @@ static void model_backward(Model *m) {
     ParameterTensors *p = &m->params, *g = &m->grads;
     BackwardScratch *s = &m->scratch;
     int N = m->B * m->T, C = c->channels, R = m->R;
-    k->logprob_backward(m->logits, m->dlogp, m->lse, m->resp_target, R, c->vocab_size);
     k->zero(s->dhidden, (size_t)R * C * sizeof(float));
-    k->matmul_backward(s->dhidden, c->tied ? g->wte : g->lmhead, NULL, m->logits, m->hidden, c->tied ? p->wte : p->lmhead,
-                       R, C, c->vocab_size);
+    for (int r0 = 0; r0 < R; r0 += m->head_rows) {
+        int n = R - r0 < m->head_rows ? R - r0 : m->head_rows;
+        const float *W = c->tied ? p->wte : p->lmhead;
+        float *logits = m->logits + (m->recompute ? 0 : (size_t)r0 * c->vocab_size);
+        if (m->recompute) k->matmul_forward(logits, m->hidden + (size_t)r0 * C, W, NULL, n, C, c->vocab_size);
+        k->logprob_backward(logits, m->dlogp + r0, m->lse + r0, m->resp_target + r0, n, c->vocab_size);
+        k->matmul_backward(s->dhidden + (size_t)r0 * C, c->tied ? g->wte : g->lmhead, NULL, logits, m->hidden + (size_t)r0 * C,
+                           W, n, C, c->vocab_size);
+    }
     k->zero(s->dln, (size_t)N * C * sizeof(float));
     k->rows_scatter_add(s->dln, s->dhidden, m->resp_row, R, C);
     k->zero(s->dresidual, (size_t)N * C * sizeof(float));
@@ -2060,6 +2087,9 @@ static int train(int argc, char **argv) {
         printf("data: %d pairs, longest sequence %d tokens; %d steps of %d pairs (micro-batches of %d%s)\n",
                n_pairs, run.s.longest, run.n_steps, o->batch_pairs, o->micro_batch_pairs, o->recompute ? ", recomputed" : "");
         if (dist_size() > 1) printf("processes: %d, each taking its share of every batch\n", dist_size());
+        double mb = 1024.0 * 1024, p_mb = m->num_parameters * sizeof(float) / mb, a_mb = m->activation_bytes / mb;
+        printf("memory (analytic): parameters %.1f MB, gradients and AdamW's two moments %.1f MB, activations %.1f MB; "
+               "%.1f MB in all\n", p_mb, 3 * p_mb, a_mb, 4 * p_mb + a_mb);
         printf("loss: %s = %s", loss->name, loss->formula);
         if (loss->flags & USES_GAMMA) printf(", gamma %g -> %g", o->gamma, o->gamma_end);
         if (loss->flags & USES_BETA) printf(", beta %g", o->beta);
