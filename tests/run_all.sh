@@ -35,7 +35,7 @@ suite "data parallel: mpirun -np 2 ./repo_mpi equals ./repo (RePO, DPO, uneven b
 suite "text data: templates, prepare, encode/decode, converter, ids against HF tokenizers" env PYTHON="$PY" bash tests/test_text_data.sh
 suite "GPU build (make cuda: compile and link) and GPU tests (skipped without a GPU)" bash tests/gpu/suite.sh
 suite "repo.cu's kernels on a CPU emulation of CUDA: every golden, buffers poisoned with NaN" env GOLDEN_ONLY=1 bash tests/gpu/test_emu.sh
-suite "same results with --recompute (activations rebuilt in backward, the head in chunks)" bash -c 'REPO=tests/recompute_wrapper.sh bash tests/run_golden.sh tests/golden && REPO=tests/recompute_wrapper.sh bash tests/run_golden.sh tests/golden_llama'
+suite "same results with --recompute (activations rebuilt in backward, the head in chunks)" bash tests/test_recompute.sh
 suite "same results without OpenMP (GPT-2)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
 suite "same results without OpenMP (Llama)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden_llama
 if have_torch; then
