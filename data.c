@@ -192,7 +192,7 @@ typedef struct {
     Tokenizer *tok;            // loaded at the first text line
     int tpl, eos;
     int *ids; size_t used, cap_ids;
-    int *lens; size_t *offs; int n, cap;
+    int *lens; size_t *offs; int n; size_t cap;
     int skipped[N_BAD], lines;
     char msg[600];
 } Reader;
@@ -221,11 +221,13 @@ static int ids_array(Reader *r, cJSON *obj, const char *key, int *len) {
     if (!cJSON_IsArray(arr)) return bad(r, BAD_TYPE, "\"%s\" must be an array of token ids", key);
     int i = 0;
     for (cJSON *v = arr->child; v; v = v->next, i++) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+        // whole and in range, checked in double first: casting 1e300 to int is undefined
+        double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
+        if (!(d > -1e15 && d < 1e15) || d != (double)(int64_t)d)
             return bad(r, BAD_ID, "\"%s\"[%d] is not an integer token id", key, i);
-        int id = (int)v->valuedouble;
-        if (id < 0 || id >= r->vocab_size)
-            return bad(r, BAD_ID, "\"%s\"[%d] = %d is outside the vocabulary [0, %d)", key, i, id, r->vocab_size);
+        if (d < 0 || d >= r->vocab_size)
+            return bad(r, BAD_ID, "\"%s\"[%d] = %.0f is outside the vocabulary [0, %d)", key, i, d, r->vocab_size);
+        int id = (int)d;
         push_id(r, id);
     }
     if (i == 0) return bad(r, BAD_EMPTY, "\"%s\" is empty", key);
@@ -360,8 +362,9 @@ static int text_line(Reader *r, cJSON *obj, int *lens) {
 
 // one non-blank line: 0, or a problem kind + 1 with the message in r->msg
 static int read_line(Reader *r, const char *text, size_t len) {
-    cJSON *obj = cJSON_ParseWithLength(text, len);
-    if (!obj || !cJSON_IsObject(obj)) { cJSON_Delete(obj); return bad(r, BAD_JSON, "not a JSON object"); }
+    char why[sizeof r->msg];
+    cJSON *obj = jsonl_parse(text, len, why, sizeof why);
+    if (!obj) return bad(r, BAD_JSON, "%s", why);
     static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
     int ids_form = 0;
     for (int k = 0; k < 3; k++) ids_form |= cJSON_HasObjectItem(obj, keys[k]);
@@ -371,49 +374,47 @@ static int read_line(Reader *r, const char *text, size_t len) {
     else err = text_line(r, obj, lens);
     cJSON_Delete(obj);
     if (err) return err;
-    if (r->n == r->cap) {
+    if (r->n == INT32_MAX) die("%s: more than %d lines", r->path, INT32_MAX);
+    if ((size_t)r->n == r->cap) {
         r->cap = r->cap * 2 + 64;
-        r->lens = realloc(r->lens, r->cap * r->per_line * sizeof(int));
-        r->offs = realloc(r->offs, r->cap * r->per_line * sizeof(size_t));
+        r->lens = realloc(r->lens, r->cap * (size_t)r->per_line * sizeof(int));
+        r->offs = realloc(r->offs, r->cap * (size_t)r->per_line * sizeof(size_t));
         if (!r->lens || !r->offs) die("out of memory reading %s", r->path);
     }
     size_t off = r->used;
     for (int k = 0; k < r->per_line; k++) off -= lens[k];
     for (int k = 0; k < r->per_line; k++) {
-        r->offs[r->n * r->per_line + k] = off;
-        r->lens[r->n * r->per_line + k] = lens[k];
+        r->offs[(size_t)r->n * r->per_line + k] = off;
+        r->lens[(size_t)r->n * r->per_line + k] = lens[k];
         off += lens[k];
     }
     r->n++;
     return 0;
 }
 
-static void read_jsonl(Reader *r, const char *text, size_t len) {
-    int line = 0;
-    for (const char *p = text; p < text + len;) {
-        const char *end = memchr(p, '\n', (size_t)(text + len - p));
-        if (!end) end = text + len;
-        line++;
-        const char *q = p;
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
-        if (q < end) { // blank lines are skipped but counted, so errors name the editor's line
-            r->lines++;
-            size_t start = r->used;
-            int err = read_line(r, p, (size_t)(end - p));
-            if (err) {
-                if (!r->o->skip_bad) die("%s:%d: %s", r->path, line, r->msg);
-                r->skipped[err - 1]++;
-                r->used = start; // drop what the line had pushed
-            }
+// JSON Lines, one line in memory at a time; the first line was read by read_any
+static void read_jsonl(Reader *r, LineReader *lr) {
+    int first = 1;
+    do {
+        if (line_is_blank(lr->text, lr->len)) continue; // skipped but counted, so errors name the editor's line
+        r->lines++;
+        size_t start = r->used;
+        int err = read_line(r, lr->text, lr->len);
+        if (err && first && (memchr(lr->text, 0, lr->len) || !utf8_valid(lr->text, lr->len)))
+            die("%s: neither JSONL nor a REPOPAIR pair file (line %d holds binary data)", r->path, lr->line);
+        first = 0;
+        if (err) {
+            if (!r->o->skip_bad) die("%s:%d: %s", r->path, lr->line, r->msg);
+            r->skipped[err - 1]++;
+            r->used = start; // drop what the line had pushed
         }
-        p = end + 1;
-    }
+    } while (lines_next(lr));
     int total = 0;
     for (int k = 0; k < N_BAD; k++) total += r->skipped[k];
     if (total) {
         fprintf(stderr, "repo: skipped %d of %d lines of %s (--skip-bad):", total, r->lines, r->path);
-        for (int k = 0, first = 1; k < N_BAD; k++)
-            if (r->skipped[k]) { fprintf(stderr, "%s %d %s", first ? "" : ",", r->skipped[k], bad_names[k]); first = 0; }
+        for (int k = 0, first_kind = 1; k < N_BAD; k++)
+            if (r->skipped[k]) { fprintf(stderr, "%s %d %s", first_kind ? "" : ",", r->skipped[k], bad_names[k]); first_kind = 0; }
         fprintf(stderr, "\n");
     }
     if (r->tok) tokenizer_free(r->tok);
@@ -467,7 +468,11 @@ static void read_bin(Reader *r, const unsigned char *b, size_t size) {
                 die("%s: pair %llu: id %d is outside the vocabulary [0, %d)", path, (unsigned long long)i + 1, id, r->vocab_size);
             r->ids[r->used++] = id;
         }
-        for (int k = 0; k < r->per_line; k++) { r->offs[r->n * r->per_line + k] = base; r->lens[r->n * r->per_line + k] = (int)len[k]; base += len[k]; }
+        for (int k = 0; k < r->per_line; k++) {
+            r->offs[(size_t)r->n * r->per_line + k] = base;
+            r->lens[(size_t)r->n * r->per_line + k] = (int)len[k];
+            base += (size_t)len[k];
+        }
         r->n++;
     }
     if (r->used != n_ids) die("%s: the pairs hold %zu ids, the header says %llu", path, r->used, (unsigned long long)n_ids);
@@ -493,16 +498,18 @@ void pairs_write_bin(const PairSet *ps, int vocab_size, const char *path) {
 // ----------------------------------------------------------------------------
 // loading either kind of file
 
+// REPOPAIR files are recognized by their first bytes (the first "line" of a binary file ends at any
+// 0x0a byte); everything else is read as JSON Lines, streaming, so pipes and huge files work
 static void read_any(Reader *r) {
-    size_t size;
-    char *text = read_whole_file(r->path, &size);
-    size_t k = size < 8 ? size : 8;
-    if (size > 0 && !memcmp(text, MAGIC, k)) read_bin(r, (const unsigned char *)text, size);
-    else {
-        if (memchr(text, 0, size < 4096 ? size : 4096)) die("%s: neither JSONL nor a REPOPAIR pair file (binary data)", r->path);
-        read_jsonl(r, text, size);
-    }
-    free(text);
+    LineReader lr;
+    lines_open(&lr, r->path);
+    if (lines_next(&lr) && !memcmp(lr.text, MAGIC, lr.raw_len < 8 ? lr.raw_len : 8)) {
+        size_t size;
+        char *bytes = lines_slurp(&lr, &size);
+        read_bin(r, (const unsigned char *)bytes, size);
+        free(bytes);
+    } else if (lr.line) read_jsonl(r, &lr);
+    lines_close(&lr);
 }
 
 void data_load_pairs(PairSet *ps, const char *path, int vocab_size, const DataOptions *o) {
@@ -515,9 +522,10 @@ void data_load_pairs(PairSet *ps, const char *path, int vocab_size, const DataOp
     ps->pairs = xcalloc(r.n, sizeof(Pair));
     for (int i = 0; i < r.n; i++) {
         Pair *p = &ps->pairs[i];
-        p->prompt = r.ids + r.offs[3 * i];       p->n_prompt = r.lens[3 * i];
-        p->chosen = r.ids + r.offs[3 * i + 1];   p->n_chosen = r.lens[3 * i + 1];
-        p->rejected = r.ids + r.offs[3 * i + 2]; p->n_rejected = r.lens[3 * i + 2];
+        size_t at = 3 * (size_t)i;
+        p->prompt = r.ids + r.offs[at];       p->n_prompt = r.lens[at];
+        p->chosen = r.ids + r.offs[at + 1];   p->n_chosen = r.lens[at + 1];
+        p->rejected = r.ids + r.offs[at + 2]; p->n_rejected = r.lens[at + 2];
     }
     free(r.offs); free(r.lens);
 }

@@ -4,7 +4,7 @@
 # Corrupted files are made with the Python standard library (no third-party packages).
 set -u
 cd "$(dirname "$0")/.."
-REPO=./repo
+REPO=${REPO:-./repo}
 PY=${PY:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -41,6 +41,13 @@ raw = open(path, 'rb').read()
 n = struct.unpack('<Q', raw[:8])[0]
 header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
 exec(change)
+if globals().get('REPACK'): # a valid file again: the data of the tensors left, packed in offset order
+    packed = b''
+    for name, e in sorted((kv for kv in header.items() if kv[0] != '__metadata__'), key=lambda kv: kv[1]['data_offsets']):
+        b, end = e['data_offsets']
+        e['data_offsets'] = [len(packed), len(packed) + end - b]
+        packed += data[b:end]
+    data = packed
 h = json.dumps(header).encode()
 open(path, 'wb').write(struct.pack('<Q', len(h)) + h + data if 'RAW' not in globals() else RAW)
 EOF
@@ -49,7 +56,7 @@ EOF
 # bad_model NAME PYTHON-SNIPPET TEST PATTERN: training on mkmodel NAME's copy must fail with PATTERN
 bad_model() { local d; d=$(mkmodel "$1" "$2"); expect_error "$3" "$4" train --model "$d" --data "$work/good.jsonl"; }
 C=$(sed -n 's/.*"n_embd": *\([0-9]*\).*/\1/p' "$M/config.json")
-bad_model missing 'del header["transformer.h.1.mlp.c_fc.bias"]' \
+bad_model missing 'del header["transformer.h.1.mlp.c_fc.bias"]; REPACK = 1' \
     "missing tensor" "model.safetensors: tensor transformer.h.1.mlp.c_fc.bias is missing"
 bad_model shape 'header["transformer.ln_f.weight"]["shape"] = [header["transformer.ln_f.weight"]["shape"][0] // 2, 2]' \
     "wrong shape" "model.safetensors: tensor transformer.ln_f.weight has shape \[$((C / 2)), 2\], expected \[$C\]"
