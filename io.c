@@ -323,8 +323,7 @@ static int cmp_key_at(const void *a, const void *b) {
     return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-// drops the earlier copies of repeated keys, in every object of the tree
-static void json_keep_last(cJSON *node) {
+void json_keep_last(cJSON *node) {
     size_t n = 0;
     for (cJSON *c = node->child; c; c = c->next) { json_keep_last(c); n++; }
     if (!cJSON_IsObject(node) || n < 2) return;
@@ -337,11 +336,16 @@ static void json_keep_last(cJSON *node) {
     free(keys);
 }
 
-cJSON *json_parse(const char *text, size_t len, char *err, size_t errlen) {
+cJSON *json_parse_raw(const char *text, size_t len, char *err, size_t errlen) {
     if (!json_scan(text, len, err, errlen, NULL, NULL)) return NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);
-    if (!root) { snprintf(err, errlen, "invalid JSON: cJSON cannot read it (a number longer than 63 characters?)"); return NULL; }
-    json_keep_last(root);
+    if (!root) snprintf(err, errlen, "invalid JSON: cJSON cannot read it (a number longer than 63 characters?)");
+    return root;
+}
+
+cJSON *json_parse(const char *text, size_t len, char *err, size_t errlen) {
+    cJSON *root = json_parse_raw(text, len, err, errlen);
+    if (root) json_keep_last(root);
     return root;
 }
 
