@@ -31,6 +31,12 @@ static Tokenizer *tokenizer_of_gguf(GGUF *g, const char *path) {
     char *const *merges = gguf_get_arr_strs(g, "tokenizer.ggml.merges", &nm);
     if (!tokens || !merges || nt == 0 || nt > 0x7fffffff || nm > 0x7fffffff)
         die("%s: tokenizer.ggml.tokens / tokenizer.ggml.merges are missing", path);
+    const char *keys[2] = {"tokenizer.ggml.tokens", "tokenizer.ggml.merges"};
+    for (int k = 0; k < 2; k++) { // the tokenizer takes C strings: a NUL byte would cut a token short
+        const GGUFKV *kv = gguf_find_kv(g, keys[k]);
+        for (uint64_t i = 0; i < kv->arr_n; i++)
+            if (strlen(kv->arr_strs[i]) != kv->arr_lens[i]) die("%s: %s[%llu] holds a NUL byte", path, keys[k], (unsigned long long)i);
+    }
     int64_t *types64 = xmalloc(nt * sizeof(int64_t));
     int *types = NULL;
     if (gguf_get_arr_ints(g, "tokenizer.ggml.token_type", types64, nt)) {
