@@ -366,75 +366,6 @@ static int text_line(Reader *r, cJSON *obj, int *lens) {
     return 0;
 }
 
-// The ids form read straight from the text: a cJSON node per id costs about 80 bytes, the id 4.
-// Only {"prompt_ids": [...], "chosen_ids": [...], "rejected_ids": [...]} exactly (these keys in this
-// order, each once, nothing else; non-empty arrays of plain in-range integers) is taken here (a prompt
-// file may stop after prompt_ids): returns 1 with the ids pushed. Any other line returns 0 and goes to the general reader, which reads what this one does
-// identically and words the errors.
-static int line_done(Reader *r, const int *lens);
-static int ids_line_fast(Reader *r, const char *s, size_t n, int *lens) {
-    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
-    size_t i = 0;
-    int n_keys = 0;
-#define BLANKS() while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++
-    BLANKS();
-    if (i == n || s[i++] != '{') return 0;
-    for (;;) {
-        BLANKS();
-        if (i == n || s[i++] != '"') return 0;
-        int k = 0;
-        while (k < 3 && !(n - i > strlen(keys[k]) && !memcmp(s + i, keys[k], strlen(keys[k])) && s[i + strlen(keys[k])] == '"')) k++;
-        if (k != n_keys) return 0; // in this order: the general reader pushes prompt, chosen, rejected
-        i += strlen(keys[k]) + 1;
-        n_keys++;
-        BLANKS();
-        if (i == n || s[i++] != ':') return 0;
-        BLANKS();
-        if (i == n || s[i++] != '[') return 0;
-        int count = 0;
-        for (;;) {
-            BLANKS();
-            size_t start = i;
-            int64_t id = 0;
-            while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 10) id = id * 10 + (s[i++] - '0');
-            if (i == start || (s[start] == '0' && i - start > 1) || id >= r->vocab_size) return 0;
-            if (k < r->per_line) push_id(r, (int)id);
-            count++;
-            BLANKS();
-            if (i < n && s[i] == ',') { i++; continue; }
-            if (i < n && s[i] == ']') { i++; break; }
-            return 0;
-        }
-        if (k < r->per_line) lens[k] = count;
-        BLANKS();
-        if (i < n && s[i] == ',') { i++; continue; }
-        if (i < n && s[i] == '}') { i++; break; }
-        return 0;
-    }
-    BLANKS();
-#undef BLANKS
-    return i == n && n_keys >= r->per_line;
-}
-
-// one non-blank line: 0, or a problem kind + 1 with the message in r->msg
-static int read_line(Reader *r, const char *text, size_t len) {
-    int lens[3], err = 0;
-    size_t start = r->used;
-    if (ids_line_fast(r, text, len, lens)) return line_done(r, lens);
-    r->used = start; // whatever the fast reader pushed before it gave up
-    char why[sizeof r->msg];
-    cJSON *obj = jsonl_parse(text, len, why, sizeof why);
-    if (!obj) return bad(r, BAD_JSON, "%s", why);
-    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
-    int ids_form = 0;
-    for (int k = 0; k < 3; k++) ids_form |= cJSON_HasObjectItem(obj, keys[k]);
-    if (r->per_line == 1) ids_form = cJSON_HasObjectItem(obj, "prompt_ids");
-    if (ids_form) for (int k = 0; k < r->per_line && !err; k++) err = ids_array(r, obj, keys[k], &lens[k]);
-    else err = text_line(r, obj, lens);
-    cJSON_Delete(obj);
-    return err ? err : line_done(r, lens);
-}
-
 // a line read: its per_line sequences, the last lens[] ids pushed, become entry r->n
 static int line_done(Reader *r, const int *lens) {
     if (r->n == INT32_MAX) die("%s: more than %d lines", r->path, INT32_MAX);
@@ -454,6 +385,96 @@ static int line_done(Reader *r, const int *lens) {
     r->n++;
     return 0;
 }
+
+// past one JSON value of a text json_valid accepted (so strings end and brackets match)
+static size_t skip_value(const char *s, size_t n, size_t i) {
+    int depth = 0;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; s[i] != '"'; i++) if (s[i] == '\\') i++;
+            if (!depth) return i + 1;
+        } else if (c == '{' || c == '[') depth++;
+        else if (c == '}' || c == ']') { if (!depth) return i; if (!--depth) return i + 1; }
+        else if (!depth && (c == ',' || c == ' ' || c == '\t' || c == '\r')) return i;
+    }
+    return i;
+}
+
+// The ids form read straight from the (valid) text: a cJSON node per id costs about 80 bytes, the
+// id 4. Taken here: an object holding "prompt_ids", "chosen_ids", "rejected_ids" in this order, each
+// once, as non-empty arrays of plain in-range integers (a prompt file may stop after prompt_ids),
+// with any other members (no key with a backslash: it could spell one of ours). Returns 1 with the
+// ids pushed. Any other line returns 0 and goes to the general reader, which reads what this one
+// reads identically and words the errors.
+static int ids_line_fast(Reader *r, const char *s, size_t n, int *lens) {
+    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
+    size_t i = 0;
+    int n_keys = 0;
+#define BLANKS() while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++
+    BLANKS();
+    if (i == n || s[i++] != '{') return 0;
+    for (;;) {
+        BLANKS();
+        if (i == n || s[i++] != '"') return 0;
+        size_t key = i;
+        while (i < n && s[i] != '"' && s[i] != '\\') i++;
+        if (i == n || s[i] == '\\') return 0;
+        size_t key_len = i++ - key;
+        int k = 0;
+        while (k < 3 && !(key_len == strlen(keys[k]) && !memcmp(s + key, keys[k], key_len))) k++;
+        if (k < 3 && k != n_keys) return 0; // out of order or repeated: the general reader decides
+        BLANKS();
+        if (i == n || s[i++] != ':') return 0;
+        BLANKS();
+        if (k == 3) i = skip_value(s, n, i);
+        else {
+            n_keys++;
+            if (i == n || s[i++] != '[') return 0;
+            int count = 0;
+            for (;;) {
+                BLANKS();
+                size_t start = i;
+                int64_t id = 0;
+                while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 10) id = id * 10 + (s[i++] - '0');
+                if (i == start || (s[start] == '0' && i - start > 1) || id >= r->vocab_size) return 0;
+                if (k < r->per_line) push_id(r, (int)id);
+                count++;
+                BLANKS();
+                if (i < n && s[i] == ',') { i++; continue; }
+                if (i < n && s[i] == ']') { i++; break; }
+                return 0;
+            }
+            if (k < r->per_line) lens[k] = count;
+        }
+        BLANKS();
+        if (i < n && s[i] == ',') { i++; continue; }
+        if (i < n && s[i] == '}') { i++; break; }
+        return 0;
+    }
+#undef BLANKS
+    return n_keys >= r->per_line;
+}
+
+// one non-blank line: 0, or a problem kind + 1 with the message in r->msg
+static int read_line(Reader *r, const char *text, size_t len) {
+    int lens[3], err = 0;
+    size_t start = r->used;
+    char why[sizeof r->msg];
+    if (json_valid(text, len, why, sizeof why) && ids_line_fast(r, text, len, lens)) return line_done(r, lens);
+    r->used = start; // whatever the fast reader pushed before it gave up
+    cJSON *obj = jsonl_parse(text, len, why, sizeof why);
+    if (!obj) return bad(r, BAD_JSON, "%s", why);
+    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
+    int ids_form = 0;
+    for (int k = 0; k < 3; k++) ids_form |= cJSON_HasObjectItem(obj, keys[k]);
+    if (r->per_line == 1) ids_form = cJSON_HasObjectItem(obj, "prompt_ids");
+    if (ids_form) for (int k = 0; k < r->per_line && !err; k++) err = ids_array(r, obj, keys[k], &lens[k]);
+    else err = text_line(r, obj, lens);
+    cJSON_Delete(obj);
+    return err ? err : line_done(r, lens);
+}
+
 
 // JSON Lines, one line in memory at a time; the first line was read by read_any
 static void read_jsonl(Reader *r, LineReader *lr) {

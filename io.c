@@ -336,6 +336,8 @@ void json_keep_last(cJSON *node) {
     free(keys);
 }
 
+int json_valid(const char *text, size_t len, char *err, size_t errlen) { return json_scan(text, len, err, errlen, NULL, NULL); }
+
 cJSON *json_parse_raw(const char *text, size_t len, char *err, size_t errlen) {
     if (!json_scan(text, len, err, errlen, NULL, NULL)) return NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);

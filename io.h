@@ -53,6 +53,7 @@ struct cJSON *json_parse(const char *text, size_t len, char *err, size_t errlen)
 // the same, keeping repeated keys (for formats that refuse them in places); then json_keep_last
 struct cJSON *json_parse_raw(const char *text, size_t len, char *err, size_t errlen);
 void json_keep_last(struct cJSON *node);   // drops the earlier copies of repeated keys, recursively
+int json_valid(const char *text, size_t len, char *err, size_t errlen); // the same check, no tree
 // 1 if s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF)
 int utf8_valid(const char *s, size_t n);
 
