@@ -8,7 +8,7 @@ LDLIBS = -lcjson -lpcre2-8 -lm
 SOURCES = repo.c io.c tokenizer.c data.c
 HEADERS = io.h tokenizer.h gguf.h data.h
 
-.PHONY: all test run policy experiments smollm2 clean
+.PHONY: all test test-asan fuzz run policy experiments smollm2 clean
 
 all: repo
 
@@ -31,6 +31,11 @@ cuda: repo_cuda
 repo_cuda: repo.cu $(SOURCES) $(HEADERS) gguf.o
 	$(NVCC) -O3 $(CUDA_ARCH) -Xcompiler -fopenmp -Xcompiler -Wall -Xcompiler -Wno-unused-function -DREPO_GGUF \
 		-o $@ repo.cu $(filter-out repo.c,$(SOURCES)) gguf.o $(LDLIBS) -lcublas
+
+# ./repo under AddressSanitizer + UBSan, stopping at the first report (tests/test_asan.sh runs it)
+repo_asan: $(SOURCES) $(HEADERS) gguf.c
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -ffp-contract=off \
+		$(OPENMP) -DREPO_GGUF -o $@ $(SOURCES) gguf.c $(LDLIBS)
 
 tests/test_layers: tests/test_layers.c $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -DREPO_GGUF -o $@ tests/test_layers.c io.c tokenizer.c data.c gguf.o $(LDLIBS)
@@ -70,8 +75,18 @@ policy: repo data/arith/arith
 # the tests: installs what they need (Debian packages, PyTorch references in .venv) first
 test:
 	@bash tests/install_deps.sh test
-	@$(MAKE) --no-print-directory repo repo_noomp tests/test_layers tests/compare
+	@$(MAKE) --no-print-directory repo repo_noomp repo_asan tests/test_layers tests/compare
 	@bash tests/run_all.sh
 
+# the bad-input suites and every golden against ./repo_asan (part of make test)
+test-asan: repo_asan tests/compare
+	@bash tests/test_asan.sh
+
+# libFuzzer on every parser for FUZZ_SECONDS each (make test runs each for 10 s); tests/fuzz/README.md
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -f repo repo_cuda repo_noomp gguf.o tests/compare tests/test_layers data/arith/arith
+	rm -f repo repo_cuda repo_noomp repo_asan gguf.o tests/compare tests/test_layers data/arith/arith
+	rm -rf tests/fuzz/build

@@ -21,36 +21,49 @@ static int ends_with_str(const char *s, const char *suffix) {
 // tokenizer: --tokenizer, else the model's (directory files, or a GGUF file's metadata)
 
 #ifdef REPO_GGUF
-static Tokenizer *tokenizer_of_gguf(GGUF *g, const char *path) {
-    char err[1024];
+// NULL with the reason in err (not die(): the caller closes the file first)
+static Tokenizer *tokenizer_of_gguf(GGUF *g, const char *path, char *err, size_t errlen) {
     const char *kind = gguf_get_str(g, "tokenizer.ggml.model");
-    if (!kind || strcmp(kind, "gpt2"))
-        die("%s: tokenizer.ggml.model \"%s\" is not supported (byte-level BPE, \"gpt2\", is)", path, kind ? kind : "?");
+    if (!kind || strcmp(kind, "gpt2")) {
+        snprintf(err, errlen, "%s: tokenizer.ggml.model \"%s\" is not supported (byte-level BPE, \"gpt2\", is)", path, kind ? kind : "?");
+        return NULL;
+    }
     uint64_t nt = 0, nm = 0;
     char *const *tokens = gguf_get_arr_strs(g, "tokenizer.ggml.tokens", &nt);
     char *const *merges = gguf_get_arr_strs(g, "tokenizer.ggml.merges", &nm);
-    if (!tokens || !merges || nt == 0 || nt > 0x7fffffff || nm > 0x7fffffff)
-        die("%s: tokenizer.ggml.tokens / tokenizer.ggml.merges are missing", path);
+    if (!tokens || !merges || nt == 0 || nt > 0x7fffffff || nm > 0x7fffffff) {
+        snprintf(err, errlen, "%s: tokenizer.ggml.tokens / tokenizer.ggml.merges are missing", path);
+        return NULL;
+    }
     const char *keys[2] = {"tokenizer.ggml.tokens", "tokenizer.ggml.merges"};
-    for (int k = 0; k < 2; k++) { // the tokenizer takes C strings: a NUL byte would cut a token short
+    // UTF-8 without NUL bytes: the tokenizer takes C strings, the gguf package and tokenizer.json take UTF-8
+    // (byte-level BPE tokens always are: every byte has its own printable char)
+    for (int k = 0; k < 2; k++) {
         const GGUFKV *kv = gguf_find_kv(g, keys[k]);
         for (uint64_t i = 0; i < kv->arr_n; i++)
-            if (strlen(kv->arr_strs[i]) != kv->arr_lens[i]) die("%s: %s[%llu] holds a NUL byte", path, keys[k], (unsigned long long)i);
+            if (strlen(kv->arr_strs[i]) != kv->arr_lens[i] || !utf8_valid(kv->arr_strs[i], kv->arr_lens[i])) {
+                snprintf(err, errlen, "%s: %s[%llu] is not UTF-8 text without NUL bytes", path, keys[k], (unsigned long long)i);
+                return NULL;
+            }
+    }
+    const char *pre = gguf_get_str(g, "tokenizer.ggml.pre");
+    int pre_kind = pre ? tokenizer_pre_kind_from_name(pre) : TOK_PRE_GPT2;
+    if (pre_kind < 0) {
+        snprintf(err, errlen, "%s: tokenizer.ggml.pre \"%s\" is not supported (gpt-2, smollm, llama-bpe are)", path, pre);
+        return NULL;
     }
     int64_t *types64 = xmalloc(nt * sizeof(int64_t));
     int *types = NULL;
     if (gguf_get_arr_ints(g, "tokenizer.ggml.token_type", types64, nt)) {
         types = xmalloc(nt * sizeof(int));
-        for (uint64_t i = 0; i < nt; i++) types[i] = (int)types64[i];
+        for (uint64_t i = 0; i < nt; i++) types[i] = types64[i] < INT32_MIN || types64[i] > INT32_MAX ? 0 : (int)types64[i];
     }
-    const char *pre = gguf_get_str(g, "tokenizer.ggml.pre");
-    int pre_kind = pre ? tokenizer_pre_kind_from_name(pre) : TOK_PRE_GPT2;
-    if (pre_kind < 0) die("%s: tokenizer.ggml.pre \"%s\" is not supported (gpt-2, smollm, llama-bpe are)", path, pre);
     uint32_t eos;
     int eos_id = gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos) && eos < nt ? (int)eos : -1;
+    char why[900];
     Tokenizer *t = tokenizer_from_arrays((const char *const *)tokens, (int)nt, (const char *const *)merges, (int)nm,
-                                         types, (TokPreKind)pre_kind, eos_id, err, sizeof err);
-    if (!t) die("%s: tokenizer: %s", path, err);
+                                         types, (TokPreKind)pre_kind, eos_id, why, sizeof why);
+    if (!t) snprintf(err, errlen, "%s: tokenizer: %s", path, why);
     free(types64); free(types);
     return t;
 }
@@ -59,8 +72,9 @@ static Tokenizer *tokenizer_from_gguf(const char *path) {
     char err[1024];
     GGUF *g = gguf_open(path, err, sizeof err);
     if (!g) die("%s", err);
-    Tokenizer *t = tokenizer_of_gguf(g, path);
+    Tokenizer *t = tokenizer_of_gguf(g, path, err, sizeof err);
     gguf_close(g);
+    if (!t) die("%s", err);
     return t;
 }
 #endif
@@ -82,17 +96,25 @@ void data_write_gguf_tokenizer(const char *gguf_path, const char *out_dir) {
         gguf_close(g);
         return;
     }
-    Tokenizer *t = tokenizer_of_gguf(g, gguf_path);
-    uint32_t bos;
-    int bos_id = gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos) && (int64_t)bos < tokenizer_vocab_size(t)
-                     ? (int)bos : -1;
-    snprintf(path, sizeof path, "%s/tokenizer.json", out_dir);
-    if (!tokenizer_write_json(t, path, err, sizeof err)) die("%s", err);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", out_dir);
-    if (!tokenizer_write_config_json(t, path, bos_id, gguf_get_str(g, "tokenizer.chat_template"), err, sizeof err))
-        die("%s", err);
+    Tokenizer *t = tokenizer_of_gguf(g, gguf_path, err, sizeof err);
+    int ok = t != NULL;
+    if (ok) {
+        uint32_t bos;
+        int bos_id = gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos) && (int64_t)bos < tokenizer_vocab_size(t) ? (int)bos : -1;
+        snprintf(path, sizeof path, "%s/tokenizer.json", out_dir);
+        ok = tokenizer_write_json(t, path, err, sizeof err);
+        const GGUFKV *tpl = gguf_find_kv(g, "tokenizer.chat_template");
+        const char *chat = tpl && tpl->type == GGUF_TYPE_STRING ? tpl->str : NULL;
+        if (chat && (strlen(chat) != tpl->str_len || !utf8_valid(chat, tpl->str_len))) {
+            fprintf(stderr, "note: %s: tokenizer.chat_template is not UTF-8 text, so %s/tokenizer_config.json has none\n", gguf_path, out_dir);
+            chat = NULL;
+        }
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", out_dir);
+        ok = ok && tokenizer_write_config_json(t, path, bos_id, chat, err, sizeof err);
+    }
     tokenizer_free(t);
     gguf_close(g);
+    if (!ok) die("%s", err);
 #else
     die("%s: this build reads no GGUF", gguf_path);
 #endif
@@ -484,7 +506,10 @@ static void read_jsonl(Reader *r, LineReader *lr) {
         r->lines++;
         size_t start = r->used;
         int err = read_line(r, lr->text, lr->len);
-        if (err && first && (memchr(lr->text, 0, lr->len) || !utf8_valid(lr->text, lr->len)))
+        // a first line that does not even start like an object, holding NUL bytes or bytes that are not UTF-8
+        const char *q = lr->text;
+        while (*q == ' ' || *q == '\t') q++;
+        if (err && first && *q != '{' && (memchr(lr->text, 0, lr->len) || !utf8_valid(lr->text, lr->len)))
             die("%s: neither JSONL nor a REPOPAIR pair file (line %d holds binary data)", r->path, lr->line);
         first = 0;
         if (err) {

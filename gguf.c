@@ -47,6 +47,7 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...
             vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
             va_end(ap);
         }
+        one_line(err, errlen);
     }
     return -1;
 }

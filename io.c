@@ -15,18 +15,29 @@ jmp_buf repo_die_jump;
 char repo_die_msg[1024];
 #endif
 
+void one_line(char *s, size_t cap) {
+    char out[4096];
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 5 < sizeof out; p++) {
+        if (*p >= 0x20 && *p != 0x7f) { out[k++] = (char)*p; continue; }
+        k += (size_t)snprintf(out + k, sizeof out - k, *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : *p == '\r' ? "\\r" : "\\x%02x", *p);
+    }
+    out[k] = 0;
+    snprintf(s, cap, "%s", out);
+}
+
 void die(const char *fmt, ...) {
+    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-#ifdef REPO_FUZZ
-    vsnprintf(repo_die_msg, sizeof repo_die_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    one_line(msg, sizeof msg); // names from files can hold newlines: the error stays one line
+#ifdef REPO_FUZZ
+    snprintf(repo_die_msg, sizeof repo_die_msg, "%s", msg);
     longjmp(repo_die_jump, 1);
 #else
-    fprintf(stderr, "repo: error: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
+    fprintf(stderr, "repo: error: %s\n", msg);
     exit(1);
 #endif
 }
@@ -690,10 +701,21 @@ void st_write(const char *path, const StOut *ts, int n) {
 // ----------------------------------------------------------------------------
 // preference pairs
 
+#ifdef REPO_FUZZ
+// readers that die() jumped out of, closed by the harness (repo_fuzz_close_readers)
+static LineReader *open_readers[16];
+void repo_fuzz_close_readers(void) {
+    for (int i = 0; i < 16; i++) if (open_readers[i]) { fclose(open_readers[i]->f); open_readers[i] = NULL; }
+}
+#endif
+
 void lines_open(LineReader *r, const char *path) {
     memset(r, 0, sizeof *r);
     r->path = path;
     r->f = open_input(path);
+#ifdef REPO_FUZZ
+    for (int i = 0; i < 16; i++) if (!open_readers[i]) { open_readers[i] = r; break; }
+#endif
 }
 
 int lines_next(LineReader *r) {
@@ -722,7 +744,14 @@ char *lines_slurp(LineReader *r, size_t *len) {
     return all;
 }
 
-void lines_close(LineReader *r) { fclose(r->f); free(r->text); memset(r, 0, sizeof *r); }
+void lines_close(LineReader *r) {
+#ifdef REPO_FUZZ
+    for (int i = 0; i < 16; i++) if (open_readers[i] == r) open_readers[i] = NULL;
+#endif
+    fclose(r->f);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
 
 int line_is_blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;

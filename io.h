@@ -13,12 +13,16 @@ extern "C" {
 // ----------------------------------------------------------------------------
 // errors: one line on stderr, "repo: error: ...", then exit(1)
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+// rewrites control characters in s (newlines too) as \n, \x01, ...: a message naming a key or a
+// tensor from a file stays one line (die() does it; so do gguf.c's and tokenizer.c's error strings)
+void one_line(char *s, size_t cap);
 #ifdef REPO_FUZZ
 // fuzz builds (tests/fuzz): die() keeps its line in repo_die_msg and longjmps to repo_die_jump,
 // so an error is a normal return to the harness instead of an exit
 #include <setjmp.h>
 extern jmp_buf repo_die_jump;
 extern char repo_die_msg[1024];
+void repo_fuzz_close_readers(void);  // the LineReaders a die() left open
 #endif
 void *xmalloc(size_t n);                 // dies on failure
 void *xcalloc(size_t n, size_t size);    // dies on failure

@@ -50,6 +50,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    one_line(err, errlen); // tokens in the message may hold newlines
 }
 
 static char *str_ndup(const char *s, size_t n) {
@@ -413,7 +414,9 @@ static pcre2_code *compile_pattern(const char *pat, char *err, size_t errlen) {
         set_err(err, errlen, "cannot compile pre-tokenizer regex: %s: %s", msg, pat);
         return NULL;
     }
+#ifndef REPO_FUZZ // fuzz builds free what a die() left behind with free(), which cannot release JIT code
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); // optional: falls back to the interpreter
+#endif
     return re;
 }
 
@@ -1344,6 +1347,11 @@ static int cmp_rank(const void *a, const void *b) {
 
 int tokenizer_write_json(const Tokenizer *t, const char *path, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
+    for (int id = 0; id < t->n_vocab; id++) // JSON text is UTF-8: a token that is not cannot be written
+        if (t->text[id] && !utf8_valid(t->text[id], strlen(t->text[id]))) {
+            set_err(err, errlen, "%s: token %d is not valid UTF-8, which tokenizer.json cannot hold", path, id);
+            return 0;
+        }
     cJSON *root = cJSON_CreateObject();
     if (!root) { set_err(err, errlen, "out of memory"); return 0; }
     cJSON_AddStringToObject(root, "version", "1.0");
@@ -1414,6 +1422,10 @@ int tokenizer_write_json(const Tokenizer *t, const char *path, char *err, size_t
 int tokenizer_write_config_json(const Tokenizer *t, const char *path, int bos_id, const char *chat_template,
                                 char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
+    if (chat_template && !utf8_valid(chat_template, strlen(chat_template))) {
+        set_err(err, errlen, "%s: the chat template is not valid UTF-8", path);
+        return 0;
+    }
     cJSON *root = cJSON_CreateObject();
     if (!root) { set_err(err, errlen, "out of memory"); return 0; }
     cJSON_AddStringToObject(root, "tokenizer_class", "PreTrainedTokenizerFast");
