@@ -733,7 +733,8 @@ static int encode_decode(int decode, int argc, char **argv) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    int lineno = 0, *ids = NULL, cap_ids = 0;
+    int lineno = 0, *ids = NULL;
+    size_t cap_ids = 0;
     while ((got = getline(&line, &cap, stdin)) >= 0) {
         lineno++;
         size_t len = (size_t)got;
@@ -747,6 +748,7 @@ static int encode_decode(int decode, int argc, char **argv) {
             continue;
         }
         line[len] = 0;
+        if (memchr(line, 0, len)) die("stdin:%d: a NUL byte in a line of ids", lineno); // strtol would stop there
         int n = 0;
         for (char *p = line, *end;; p = end) {
             while (*p == ' ' || *p == '\t' || *p == '\r' || *p == ',') p++;
@@ -755,7 +757,7 @@ static int encode_decode(int decode, int argc, char **argv) {
             if (end == p || (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != ','))
                 die("stdin:%d: \"%.20s\" is not a token id", lineno, p);
             if (id < 0 || id >= vocab) die("stdin:%d: id %ld is outside the vocabulary [0, %d)", lineno, id, vocab);
-            if (n == cap_ids) { cap_ids = cap_ids * 2 + 64; ids = realloc(ids, cap_ids * sizeof(int)); if (!ids) die("out of memory"); }
+            if ((size_t)n == cap_ids) { cap_ids = cap_ids * 2 + 64; ids = realloc(ids, cap_ids * sizeof(int)); if (!ids) die("out of memory"); }
             ids[n++] = (int)id;
         }
         size_t out_len;

@@ -191,7 +191,8 @@ typedef struct {
 enum { JSON_MAX_DEPTH = 128 }; // serde_json's recursion limit
 
 static int json_fail(JsonScan *j, const char *what) {
-    snprintf(j->err, j->errlen, "invalid JSON at byte %zu: %s", j->i, what);
+    int nul = j->i < j->n && j->s[j->i] == 0 && !strstr(what, "NUL"); // say so: a NUL byte is easy to miss
+    snprintf(j->err, j->errlen, "invalid JSON at byte %zu: %s%s%s", j->i, nul ? "NUL byte (" : "", what, nul ? ")" : "");
     return 0;
 }
 

@@ -72,6 +72,18 @@ bad_model short 'RAW = raw[:5]' \
     "file shorter than a header" "model.safetensors: file is 5 bytes"
 bad_model notjson 'RAW = raw[:8] + b"{not json" + raw[17:]' \
     "header not JSON" "model.safetensors: header is not a JSON object"
+bad_model nan 'RAW = raw[:8 + n] + struct.pack("<f", float("nan")) + data[4:]' \
+    "NaN weight" "model.safetensors: tensor .*: element 0 is NaN"
+# the name again, last, on wte's bytes: safetensors keeps the last entry, and then wpe's own bytes are a gap
+bad_model dup 'h = raw[8:8 + n].rstrip()[:-1] + b", \"transformer.wpe.weight\": " + json.dumps(header["transformer.wte.weight"]).encode() + b"}"; RAW = struct.pack("<Q", len(h)) + h + data' \
+    "a tensor given twice in the header, on other bytes" "model.safetensors: tensor transformer.* data_offsets .* (overlap|gap)"
+mkdir -p "$work/dirmodel" && cp "$M/config.json" "$work/dirmodel/" && mkdir "$work/dirmodel/model.safetensors"
+expect_error "model.safetensors is a directory" "dirmodel/model.safetensors: is a directory" train --model "$work/dirmodel" --data "$work/good.jsonl"
+d=$work/bigcfg; rm -rf "$d"; cp -r "$M" "$d"; sed -i 's/"n_layer": *[0-9]*/"n_layer": 4294967298/' "$d/config.json"
+expect_error "n_layer beyond int32" 'config.json: "n_layer" is 4294967298, not an integer that fits in 32 bits' train --model "$d" --data "$work/good.jsonl"
+d=$work/dupcfg; rm -rf "$d"; cp -r "$M" "$d"; sed -i 's/^{/{"n_layer": 999999, /' "$d/config.json"
+if $REPO eval --model "$d" --data "$work/good.jsonl" >/dev/null 2>&1; then echo "PASS a key given twice in config.json: the last counts, as in transformers"; pass=$((pass + 1))
+else echo "FAIL a key given twice in config.json: the first was read"; fail=$((fail + 1)); fi
 d=$work/noconfig; rm -rf "$d"; cp -r "$M" "$d"; rm "$d/config.json"
 expect_error "missing config.json" "noconfig/config.json: cannot open" train --model "$d" --data "$work/good.jsonl"
 d=$work/badtype; rm -rf "$d"; cp -r "$M" "$d"; sed -i 's/"gpt2"/"bert"/' "$d/config.json"
@@ -94,6 +106,19 @@ expect_error "non-integer id" "bad.jsonl:1: \"chosen_ids\"\[0\] is not an intege
 bad '{"prompt_ids": [1], "chosen_ids": [2]}'
 expect_error "missing field" "bad.jsonl:1: missing \"rejected_ids\"" train --model "$M" --data "$work/bad.jsonl"
 expect_error "missing data file" "nothere.jsonl: cannot open" train --model "$M" --data "$work/nothere.jsonl"
+mkdir -p "$work/adir"
+expect_error "data file is a directory" "adir: is a directory" train --model "$M" --data "$work/adir"
+printf '%s\n' '{"prompt_ids": [1], "chosen_ids": [2], "rejected_ids": [3]} {"prompt_ids": [4], "chosen_ids": [5], "rejected_ids": [6]}' > "$work/bad.jsonl"
+expect_error "two objects on one JSONL line" "bad.jsonl:1: not a JSON object: .*trailing data" train --model "$M" --data "$work/bad.jsonl"
+printf '{"prompt_ids": [1], "chosen_ids": [2], "rejected_ids": [3]}\n{"prompt_ids": [1],\0 "chosen_ids": [2], "rejected_ids": [3]}\n' > "$work/bad.jsonl"
+expect_error "NUL byte inside a JSONL line" "bad.jsonl:2: not a JSON object: .*NUL byte" train --model "$M" --data "$work/bad.jsonl"
+# data from a pipe: streamed, never seeked
+for how in "/dev/stdin" "<(cat $work/good.jsonl)"; do
+    rm -rf "$work/out"
+    if bash -c "cat '$work/good.jsonl' | $REPO train --steps 1 --batch-pairs 1 --out '$work/out' --model '$M' --data $how" >/dev/null 2>"$work/stderr" && [ -f "$work/out/model.safetensors" ]; then
+        echo "PASS data from a pipe: --data $how"; pass=$((pass + 1))
+    else echo "FAIL data from a pipe: --data $how: $(head -c 300 "$work/stderr")"; fail=$((fail + 1)); fi
+done
 
 # --- flags
 expect_error "unknown loss" "unknown loss \"nope\"" train --model "$M" --data "$work/good.jsonl" --loss nope
