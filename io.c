@@ -328,24 +328,36 @@ static int json_scan(const char *text, size_t len, char *err, size_t errlen, Jso
     return ok;
 }
 
-typedef struct { const char *key; size_t pos; cJSON *item; } KeyAt;
-static int cmp_key_at(const void *a, const void *b) {
-    const KeyAt *x = a, *y = b;
-    int c = strcmp(x->key, y->key);
-    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
 }
 
 void json_keep_last(cJSON *node) {
     size_t n = 0;
     for (cJSON *c = node->child; c; c = c->next) { json_keep_last(c); n++; }
     if (!cJSON_IsObject(node) || n < 2) return;
-    KeyAt *keys = xmalloc(n * sizeof *keys);
-    n = 0;
-    for (cJSON *c = node->child; c; c = c->next, n++) keys[n] = (KeyAt){c->string, n, c};
-    qsort(keys, n, sizeof *keys, cmp_key_at);
-    for (size_t i = 0; i + 1 < n; i++)
-        if (!strcmp(keys[i].key, keys[i + 1].key)) cJSON_Delete(cJSON_DetachItemViaPointer(node, keys[i].item));
-    free(keys);
+    if (n <= 8) { // small objects: pairwise
+        for (cJSON *a = node->child, *next; a; a = next) {
+            next = a->next;
+            for (cJSON *b = a->next; b; b = b->next)
+                if (!strcmp(a->string, b->string)) { cJSON_Delete(cJSON_DetachItemViaPointer(node, a)); break; }
+        }
+        return;
+    }
+    // big ones (a vocabulary): a hash table from key to the latest member with it, in document order
+    size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    cJSON **slot = xcalloc(cap, sizeof *slot);
+    for (cJSON *c = node->child, *next; c; c = next) {
+        next = c->next;
+        size_t i = fnv1a(c->string) & (cap - 1);
+        while (slot[i] && strcmp(slot[i]->string, c->string)) i = (i + 1) & (cap - 1);
+        if (slot[i]) cJSON_Delete(cJSON_DetachItemViaPointer(node, slot[i])); // an earlier copy
+        slot[i] = c;
+    }
+    free(slot);
 }
 
 int json_valid(const char *text, size_t len, char *err, size_t errlen) { return json_scan(text, len, err, errlen, NULL, NULL); }
