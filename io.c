@@ -1,5 +1,5 @@
-// io.c: safetensors, preference-pair files, atomic writes, errors.
-// Plumbing only; the algorithm lives in repo.c.
+// io.c: errors, reading files (pipes too) and lines, strict JSON, safetensors, config.json, atomic
+// writes. Plumbing only; the algorithm lives in repo.c.
 #define _POSIX_C_SOURCE 200809L // fileno, fsync, getline, strdup under -std=c11
 #include "io.h"
 #include <cjson/cJSON.h>
