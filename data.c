@@ -1,6 +1,7 @@
 // data.c: text preference pairs and chat templates, the REPOPAIR binary pair file,
 // and the commands prepare / encode / decode. Plumbing only; data.h describes the formats.
 #include "data.h"
+#include "outdir.h"
 #include "tokenizer.h"
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -700,6 +701,9 @@ static int prepare(int argc, char **argv) {
     }
     if (!data || !out) die("prepare: --data FILE.jsonl and --out FILE.bin are required");
     if (!o.model && !o.tokenizer) die("prepare: --model DIR (or --tokenizer PATH) is required");
+    const char *inputs[] = {data, o.model, o.tokenizer};
+    output_file_check("--out", out);
+    output_not_input("--out", out, inputs, 3);
     int vocab;
     if (o.model) vocab = model_vocab_size(o.model);
     else {

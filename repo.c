@@ -2356,16 +2356,16 @@ static int init_model(int argc, char **argv) {
     }
     if (!config || !out) die("init: --config FILE and --out DIR are required");
     outdir_check("--out", out, NULL); // init never replaces anything
+    Model m;
+    memset(&m, 0, sizeof m);
+    m.k = cpu_kernels();
+    m.config = checkpoint_config(config); // validated before anything is written
+    model_alloc_parameters(&m);
     OutDir d;
     outdir_begin(&d, out);
     char dst[4200];
     snprintf(dst, sizeof dst, "%s/config.json", d.tmp);
     copy_file_atomic(config, dst);
-    Model m;
-    memset(&m, 0, sizeof m);
-    m.k = cpu_kernels();
-    m.config = checkpoint_config(d.tmp); // validates the config before anything else is written
-    model_alloc_parameters(&m);
     Rng rng = rng_seeded(seed);
     for (int i = 0; i < m.n_entries; i++) {
         TensorEntry *e = &m.entries[i];
