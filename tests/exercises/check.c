@@ -59,6 +59,8 @@ static int close_to(double got, double expected, double rtol, double atol) {
 static void two_numbers(char *a, char *b, size_t n, double x, double y) {
     snprintf(a, n, "%.6g", x); snprintf(b, n, "%.6g", y);
     if (!strcmp(a, b)) { snprintf(a, n, "%.17g", x); snprintf(b, n, "%.17g", y); }
+    if (!strcmp(a, "-0")) strcpy(a, "0"); // a gradient of -0 is a gradient of 0
+    if (!strcmp(b, "-0")) strcpy(b, "0");
 }
 
 static void check_value(const char *call, const char *what, double expected, double got, double rtol, double atol) {
@@ -85,8 +87,8 @@ static void check_tensor(const char *call, const char *name, const double *expec
     index_name(idx, sizeof idx, first, ctx);
     two_numbers(e, g, sizeof e, expected[first], got[first]);
     if (before && unchanged == wrong)
-        snprintf(hint, sizeof hint, "; %s the wrong entries still hold what was there before the call: nothing was written",
-                 wrong == n ? "all" : "");
+        snprintf(hint, sizeof hint, wrong == n ? "; every entry still holds what was there before the call: nothing was written"
+                                               : "; those entries still hold what was there before the call: nothing was written to them");
     else if (before && add && close_to(got[first], expected[first] - before[first], rtol, atol))
         snprintf(hint, sizeof hint, "; it held %.6g before the call and backward adds (+=) into its gradients: "
                  "this looks like = instead of +=", before[first]);
