@@ -100,7 +100,7 @@ exercise:
 check-exercise: tests/exercises/check
 	@./tests/exercises/check "$(NAME)"
 check-exercise-full: check-exercise repo_reference_kernels tests/compare
-	@REPO=./repo_reference_kernels bash tests/run_golden.sh tests/golden && REPO=./repo_reference_kernels bash tests/run_golden.sh tests/golden_llama
+	@sh tests/exercises/exercise.sh full
 tests/exercises/check: tests/exercises/check.c repo.c $(HEADERS) io.c
 	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -o $@ tests/exercises/check.c io.c $(LDLIBS)
 repo_reference_kernels: $(SOURCES) $(HEADERS) gguf.o

@@ -14,6 +14,8 @@
 #   sh tests/exercises/exercise.sh blank NAME        repo.c with NAME's functions blanked, on stdout
 #   sh tests/exercises/exercise.sh make NAME OUT     OUT: a copy of the project's git-tracked files with
 #                                                    NAME blanked in repo.c (make exercise NAME=X OUT=DIR)
+#   sh tests/exercises/exercise.sh full              every golden run through ./repo_reference_kernels,
+#                                                    failures only (make check-exercise-full)
 set -eu
 die() { echo "repo: error: $*" >&2; exit 1; }
 here=$(pwd)
@@ -108,6 +110,15 @@ make)
     echo "  read:  $out/docs/exercises/$name.md"
     echo "  test:  cd $out && make check-exercise NAME=$name      (fails until the body is right)"
     echo "  then:  make check-exercise-full NAME=$name            (the whole trainer on the golden runs)" ;;
+full)
+    status=0
+    for g in tests/golden tests/golden_llama; do
+        log=$(REPO=./repo_reference_kernels bash tests/run_golden.sh "$g" 2>&1) || status=1
+        echo "$log" | grep -v '^PASS'
+        echo "  ($g through ./repo_reference_kernels, the plain matmul and attention)"
+    done
+    [ $status -eq 0 ] && echo "PASS the whole trainer, with your function and the plain kernels, gives PyTorch's results on every golden run"
+    exit $status ;;
 *)
-    die "usage: sh tests/exercises/exercise.sh list | names | blank NAME | make NAME OUT" ;;
+    die "usage: sh tests/exercises/exercise.sh list | names | blank NAME | make NAME OUT | full" ;;
 esac
