@@ -244,7 +244,7 @@ static void check_gamma_schedule(cJSON *cases) {
 
 static void name_param(char *buf, size_t n, size_t i, const void *ctx) {
     size_t n_decay = *(const size_t *)ctx;
-    snprintf(buf, n, "[%zu] (%s)", i, i < n_decay ? "a matrix entry: decayed" : "past n_decay: not decayed");
+    snprintf(buf, n, "[%zu] (%s)", i, i < n_decay ? "< n_decay: a matrix entry" : ">= n_decay: a bias or gain, never decayed");
 }
 
 static void check_adamw(cJSON *cases) {
