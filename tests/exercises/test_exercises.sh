@@ -71,7 +71,7 @@ refuse() { # refuse WHAT NAME OUT: must fail with one error line and leave OUT a
     before=$(ls -la "$3" 2>&1 | md5sum)
     if make -s --no-print-directory exercise NAME="$2" OUT="$3" > "$TMP/out" 2> "$TMP/err"; then bad "make exercise $what: accepted"; return; fi
     after=$(ls -la "$3" 2>&1 | md5sum)
-    local lines; lines=$(grep -v '^make: \*\*\*' "$TMP/err" | wc -l)
+    local lines; lines=$(grep -Ev '^make(\[[0-9]+\])?: \*\*\*' "$TMP/err" | wc -l)
     if [ "$lines" -eq 1 ] && grep -q '^repo: error: make exercise: ' "$TMP/err" && [ "$before" = "$after" ] && ! ls -d "$3".tmp.* > /dev/null 2>&1
     then ok "make exercise $what: refused ($(grep '^repo' "$TMP/err"))"
     else bad "make exercise $what: $(cat "$TMP/err" | tr '\n' ';') (OUT changed: $([ "$before" = "$after" ] && echo no || echo yes))"; fi
