@@ -100,6 +100,27 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# ---- the course (docs/exercises/README.md): functions of repo.c to write, each with a focused test
+#   make exercises                          the list
+#   make exercise NAME=X OUT=DIR            a copy of the project with X's body replaced by a TODO
+#   make check-exercise NAME=X              X's test against PyTorch's values (seconds)
+#   make check-exercise-full NAME=X         then the whole trainer on the golden runs, built with the plain
+#                                           reference matmul and attention (-DREPO_REFERENCE_KERNELS)
+.PHONY: exercises exercise check-exercise check-exercise-full
+exercises:
+	@sh tests/exercises/exercise.sh list
+exercise:
+	@sh tests/exercises/exercise.sh make "$(NAME)" "$(OUT)"
+check-exercise: tests/exercises/check
+	@./tests/exercises/check "$(NAME)"
+check-exercise-full: check-exercise repo_reference_kernels tests/compare
+	@sh tests/exercises/exercise.sh full
+tests/exercises/check: tests/exercises/check.c $(SOURCES) $(HEADERS) gguf.o
+	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -o $@ tests/exercises/check.c $(filter-out repo.c,$(SOURCES)) gguf.o $(LDLIBS)
+repo_reference_kernels: $(SOURCES) $(HEADERS) gguf.o
+	$(CC) $(CFLAGS) $(OPENMP) -DREPO_REFERENCE_KERNELS -o $@ $(SOURCES) gguf.o $(LDLIBS)
+
 clean:
-	rm -f repo repo_cuda repo_cuda_mpi repo_noomp repo_mpi repo_asan gguf.o tests/compare tests/test_layers data/arith/arith
+	rm -f repo repo_cuda repo_cuda_mpi repo_noomp repo_mpi repo_asan repo_reference_kernels gguf.o tests/compare tests/test_layers
+	rm -f data/arith/arith tests/exercises/check
 	rm -rf tests/fuzz/build

@@ -36,6 +36,8 @@ suite "text data: templates, prepare, encode/decode, converter, ids against HF t
 suite "GPU build (make cuda: compile and link) and GPU tests (skipped without a GPU)" bash tests/gpu/suite.sh
 suite "repo.cu's kernels on a CPU emulation of CUDA: every golden, buffers poisoned with NaN" env GOLDEN_ONLY=1 bash tests/gpu/test_emu.sh
 suite "same results with --recompute (activations rebuilt in backward, the head in chunks)" bash tests/test_recompute.sh
+suite "exercises: the reference passes each check, each blank copy fails it; -DREPO_REFERENCE_KERNELS passes the goldens" bash tests/exercises/test_exercises.sh
+suite "walkthrough: every function docs/walkthrough.md names is defined in repo.c" sh tests/exercises/test_walkthrough.sh
 suite "same results without OpenMP (GPT-2)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
 suite "same results without OpenMP (Llama)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden_llama
 suite "bad input, text data and every golden under ASan + UBSan (make test-asan)" bash tests/test_asan.sh
@@ -50,6 +52,7 @@ if have_torch; then
     bash tests/gguf/fetch_smollm2.sh "$HOME/.cache/repo-tests/smollm2" > /dev/null || echo "FAIL: could not fetch SmolLM2"
     suite "goldens regenerated with PyTorch now" "$PY" tests/reference.py check tests/golden
     suite "Llama goldens regenerated with PyTorch now" "$PY" tests/llama_reference.py check tests/golden_llama
+    suite "exercises' expected values regenerated with PyTorch now" "$PY" tests/exercises/expected.py check
     suite "saved model loads in transformers" "$PY" tests/test_hf_roundtrip.py
     suite "saved Llama models load in transformers; sharded files" "$PY" tests/test_llama_roundtrip.py
     suite "sample: greedy tokens equal PyTorch's" "$PY" tests/test_sample.py
