@@ -5,8 +5,8 @@ CC ?= gcc
 CFLAGS ?= -O3 -march=native -ffast-math -fno-finite-math-only -Wall -Wextra -Wno-unused-parameter
 OPENMP ?= -fopenmp
 LDLIBS = -lcjson -lpcre2-8 -lm
-SOURCES = repo.c checkpoint.c io.c tokenizer.c data.c outdir.c dist.c
-HEADERS = model.h io.h tokenizer.h gguf.h data.h outdir.h dist.h
+SOURCES = repo.c checkpoint.c io.c tokenizer.c data.c outdir.c dist.c matmul.c
+HEADERS = model.h io.h tokenizer.h gguf.h data.h outdir.h dist.h matmul.h
 
 .PHONY: all test test-asan fuzz run policy experiments smollm2 clean cuda cuda-mpi
 
@@ -115,12 +115,17 @@ check-exercise: tests/exercises/check
 	@./tests/exercises/check "$(NAME)"
 check-exercise-full: check-exercise repo_reference_kernels tests/compare
 	@sh tests/exercises/exercise.sh full
+# matmul.c against a double-precision reference (tests/test_matmul.sh also builds the AVX2, portable,
+# no-OpenMP and sanitizer variants)
+tests/test_matmul: tests/test_matmul.c matmul.c matmul.h
+	$(CC) $(CFLAGS) $(OPENMP) -o $@ tests/test_matmul.c matmul.c -lm
+
 tests/exercises/check: tests/exercises/check.c $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -o $@ tests/exercises/check.c $(filter-out repo.c,$(SOURCES)) gguf.o $(LDLIBS)
 repo_reference_kernels: $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) $(OPENMP) -DREPO_REFERENCE_KERNELS -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
 clean:
-	rm -f repo repo_cuda repo_cuda_mpi repo_noomp repo_mpi repo_asan repo_reference_kernels gguf.o tests/compare tests/test_layers
+	rm -f repo repo_cuda repo_cuda_mpi repo_noomp repo_mpi repo_asan repo_reference_kernels gguf.o tests/compare tests/test_layers tests/test_matmul
 	rm -f data/arith/arith tests/exercises/check
 	rm -rf tests/fuzz/build

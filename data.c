@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <string.h>
-#ifdef REPO_GGUF
 #include "gguf.h"
-#endif
 
 static int ends_with_str(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -21,7 +19,6 @@ static int ends_with_str(const char *s, const char *suffix) {
 // ----------------------------------------------------------------------------
 // tokenizer: --tokenizer, else the model's (directory files, or a GGUF file's metadata)
 
-#ifdef REPO_GGUF
 // NULL with the reason in err (not die(): the caller closes the file first)
 static Tokenizer *tokenizer_of_gguf(GGUF *g, const char *path, char *err, size_t errlen) {
     const char *kind = gguf_get_str(g, "tokenizer.ggml.model");
@@ -78,10 +75,8 @@ static Tokenizer *tokenizer_from_gguf(const char *path) {
     if (!t) die("%s", err);
     return t;
 }
-#endif
 
 void data_write_gguf_tokenizer(const char *gguf_path, const char *out_dir) {
-#ifdef REPO_GGUF
     char err[1024], path[4200];
     GGUF *g = gguf_open(gguf_path, err, sizeof err);
     if (!g) die("%s", err);
@@ -116,20 +111,13 @@ void data_write_gguf_tokenizer(const char *gguf_path, const char *out_dir) {
     tokenizer_free(t);
     gguf_close(g);
     if (!ok) die("%s", err);
-#else
-    die("%s: this build reads no GGUF", gguf_path);
-#endif
 }
 
 static Tokenizer *load_tokenizer(const DataOptions *o) {
     const char *path = o->tokenizer ? o->tokenizer : o->model;
     if (!path) die("text data needs a tokenizer: give --tokenizer PATH or a --model with tokenizer files");
     if (ends_with_str(path, ".gguf")) {
-#ifdef REPO_GGUF
         return tokenizer_from_gguf(path);
-#else
-        die("%s: this build reads no GGUF", path);
-#endif
     }
     char err[1024];
     Tokenizer *t = tokenizer_load(path, err, sizeof err);
@@ -663,7 +651,6 @@ void data_load_prompts(PromptSet *ps, const char *path, int vocab_size, const Da
 // the model's vocabulary size: config.json's vocab_size, or a GGUF file's token count
 static int model_vocab_size(const char *model) {
     if (ends_with_str(model, ".gguf")) {
-#ifdef REPO_GGUF
         char err[1024];
         GGUF *g = gguf_open(model, err, sizeof err);
         if (!g) die("%s", err);
@@ -671,9 +658,6 @@ static int model_vocab_size(const char *model) {
         gguf_close(g);
         if (n == 0 || n > 0x7fffffff) die("%s: no tokenizer.ggml.tokens", model);
         return (int)n;
-#else
-        die("%s: this build reads no GGUF", model);
-#endif
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model);

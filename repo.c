@@ -37,6 +37,7 @@ The tuned matrix product is matmul.c; the plain one here is what it computes.
 #include "data.h"
 #include "outdir.h"
 #include "dist.h"
+#include "matmul.h"
 
 // ----------------------------------------------------------------------------
 // 1. the layers, each forward beside its backward. Backward functions accumulate (+=).
@@ -187,41 +188,26 @@ static void __attribute__((unused)) matmul_backward_reference(float *dinp, float
 // END EXERCISE matmul_backward
 
 
-// The tuned matmuls: the same products in register-blocked tiles.
+// The tuned matmuls: the same products in matmul.c (packed, register-blocked AVX-512 / AVX2 / portable
+// micro-kernels, bit-identical for any thread count; rows of dout that are all zero, as filtered pairs'
+// and prompt positions are, are skipped). -DREPO_REFERENCE_KERNELS routes the model through the plain loops.
 // out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC)
-#define MATMUL_TILE 8
 static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
-    // tiles of MATMUL_TILE rows reuse each weight row from cache MATMUL_TILE times
-    int n_tiles = (N + MATMUL_TILE - 1) / MATMUL_TILE;
-    #pragma omp parallel for collapse(2)
-    for (int tile = 0; tile < n_tiles; tile++) {
-        for (int o = 0; o < OC; o++) {
-            int n0 = tile * MATMUL_TILE, rows = N - n0 < MATMUL_TILE ? N - n0 : MATMUL_TILE;
-            const float *w = weight + (size_t)o * C;
-            float acc[MATMUL_TILE] = {0};
-            if (rows == MATMUL_TILE) {
-                for (int i = 0; i < C; i++)
-                    for (int r = 0; r < MATMUL_TILE; r++) acc[r] += inp[(size_t)(n0 + r) * C + i] * w[i];
-            } else {
-                for (int r = 0; r < rows; r++)
-                    for (int i = 0; i < C; i++) acc[r] += inp[(size_t)(n0 + r) * C + i] * w[i];
-            }
-            for (int r = 0; r < rows; r++) out[(size_t)(n0 + r) * OC + o] = acc[r] + (bias ? bias[o] : 0.0f);
-        }
-    }
+    matmul_forward_fast(out, inp, weight, bias, N, C, OC);
+}
+// dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum over rows of dout
+static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int C, int OC) {
+    matmul_backward_fast(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
-// dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum over rows of dout.
-// Both products accumulate a block of MM_ROWS x MM_COLS outputs in registers while streaming the
-// shared dimension (about 2x the simple loops here); rows of dout that are all zero (filtered
-// pairs, prompt positions) are skipped.
+// A small tile product for the attention's score blocks: acc (MM_ROWS, MM_COLS) in registers.
 #define MM_ROWS 6
 #define MM_COLS 32
-static int zero_row(const float *d, int n) { for (int i = 0; i < n; i++) if (d[i] != 0.0f) return 0; return 1; }
 
 // acc[r][:cols] += sum_k a[r * a_stride + k * a_step] * b[k * b_stride][:cols]; the same
 // kernel serves both products, which differ only in how the scalars a are laid out
-static void mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_stride, size_t a_step, int rows,
+static void __attribute__((unused)) mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_stride, size_t a_step, int rows,
                      const float *b, size_t b_stride, int cols, int K) {
     if (rows == MM_ROWS && cols == MM_COLS) { // the common case, with constant trip counts to vectorize
         for (int k = 0; k < K; k++) {
@@ -242,52 +228,6 @@ static void mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_strid
     }
 }
 
-static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                            const float *weight, int N, int C, int OC) {
-    int n_tiles = (N + MM_ROWS - 1) / MM_ROWS, o_tiles = (OC + MM_ROWS - 1) / MM_ROWS, chunks = (C + MM_COLS - 1) / MM_COLS;
-    char *live = xmalloc(N); // rows of dout with any non-zero entry
-    #pragma omp parallel for
-    for (int n = 0; n < N; n++) live[n] = !zero_row(dout + (size_t)n * OC, OC);
-    // dinp[n, i] += sum_o dout[n, o] weight[o, i]
-    #pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int tile = 0; tile < n_tiles; tile++)
-        for (int chunk = 0; chunk < chunks; chunk++) {
-            int n0 = tile * MM_ROWS, rows = N - n0 < MM_ROWS ? N - n0 : MM_ROWS;
-            int i0 = chunk * MM_COLS, cols = C - i0 < MM_COLS ? C - i0 : MM_COLS, any = 0;
-            for (int r = 0; r < rows; r++) any |= live[n0 + r];
-            if (!any) continue;
-            float acc[MM_ROWS][MM_COLS] = {{0}};
-            mm_block(acc, dout + (size_t)n0 * OC, OC, 1, rows, weight + i0, C, cols, OC);
-            for (int r = 0; r < rows; r++)
-                for (int j = 0; j < cols; j++) dinp[(size_t)(n0 + r) * C + i0 + j] += acc[r][j];
-        }
-    // dweight[o, i] += sum_n dout[n, o] inp[n, i], over runs of consecutive live rows
-    int *run_start = xmalloc(N * sizeof(int)), *run_len = xmalloc(N * sizeof(int)), n_runs = 0;
-    for (int n = 0; n < N; n++) {
-        if (!live[n]) continue;
-        if (n_runs && run_start[n_runs - 1] + run_len[n_runs - 1] == n) run_len[n_runs - 1]++;
-        else { run_start[n_runs] = n; run_len[n_runs++] = 1; }
-    }
-    #pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int tile = 0; tile < o_tiles; tile++)
-        for (int chunk = 0; chunk < chunks; chunk++) {
-            int o0 = tile * MM_ROWS, rows = OC - o0 < MM_ROWS ? OC - o0 : MM_ROWS;
-            int i0 = chunk * MM_COLS, cols = C - i0 < MM_COLS ? C - i0 : MM_COLS;
-            float acc[MM_ROWS][MM_COLS] = {{0}};
-            for (int k = 0; k < n_runs; k++)
-                mm_block(acc, dout + (size_t)run_start[k] * OC + o0, 1, OC, rows, inp + (size_t)run_start[k] * C + i0, C, cols, run_len[k]);
-            for (int r = 0; r < rows; r++)
-                for (int j = 0; j < cols; j++) dweight[(size_t)(o0 + r) * C + i0 + j] += acc[r][j];
-            if (dbias && chunk == 0)
-                for (int r = 0; r < rows; r++) {
-                    float gb = 0;
-                    for (int k = 0; k < n_runs; k++)
-                        for (int n = run_start[k]; n < run_start[k] + run_len[k]; n++) gb += dout[(size_t)n * OC + o0 + r];
-                    dbias[o0 + r] += gb;
-                }
-        }
-    free(live); free(run_start); free(run_len);
-}
 
 
 // Causal self-attention with grouped-query heads. qkv rows are [q (NH hd) | k (NKV hd) | v (NKV hd)];

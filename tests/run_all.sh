@@ -24,6 +24,7 @@ suite() { # suite NAME CMD...: runs it, adds its "N passed, M failed" line to th
 have_torch() { [ -x "$PY" ] && "$PY" -c "import torch" 2>/dev/null; }
 
 suite "layers and losses: finite differences, the Lemma" ./tests/test_layers
+suite "matmul kernels against a double reference: native, AVX2, portable, no OpenMP, sanitizers" bash tests/test_matmul.sh
 suite "GPT-2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden
 suite "Llama/Mistral/Qwen2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden_llama
 suite "bad input" bash tests/test_errors.sh

@@ -49,8 +49,8 @@ def report(ok, name, detail=""):
 def build():
     cc = os.environ.get("CC", "gcc")
     exe = {"driver": os.path.join(TMP, "formats_driver"), "gguf": os.path.join(TMP, "gguf_dump")}
-    src = [os.path.join(ROOT, f) for f in ("io.c", "tokenizer.c", "data.c", "gguf.c")]
-    cmds = [[cc, "-O1", "-g", "-DREPO_GGUF", "-o", exe["driver"], os.path.join(ROOT, "tests", "formats_driver.c")] + src,
+    src = [os.path.join(ROOT, f) for f in ("io.c", "tokenizer.c", "data.c", "gguf.c", "outdir.c")]
+    cmds = [[cc, "-O1", "-g", "-o", exe["driver"], os.path.join(ROOT, "tests", "formats_driver.c")] + src,
             [cc, "-O1", "-g", "-o", exe["gguf"], os.path.join(ROOT, "tests", "gguf", "gguf_dump.c"), src[0], src[3]]]
     for c in cmds:
         r = subprocess.run(c + ["-lcjson", "-lpcre2-8", "-lm"], capture_output=True, text=True)

@@ -33,7 +33,7 @@ ok() { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 
 # the parsers once, instrumented for coverage and sanitizers; each harness links against them
-FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DREPO_FUZZ -DREPO_GGUF"
+FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DREPO_FUZZ"
 objs=""
 for f in io tokenizer data gguf; do
     if [ ! -f "$B/$f.o" ] || [ "$f.c" -nt "$B/$f.o" ] || [ -n "$(find . -maxdepth 1 -name '*.h' -newer "$B/$f.o")" ]; then
