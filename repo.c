@@ -206,9 +206,10 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
 #define MM_COLS 32
 
 // acc[r][:cols] += sum_k a[r * a_stride + k * a_step] * b[k * b_stride][:cols]; the same
-// kernel serves both products, which differ only in how the scalars a are laid out
-static void __attribute__((unused)) mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_stride, size_t a_step, int rows,
-                     const float *b, size_t b_stride, int cols, int K) {
+// kernel serves every tile product, which differ only in how the scalars a are laid out
+// (inline: called from several places, gcc would otherwise keep one out-of-line copy, acc in memory)
+static inline void mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_stride, size_t a_step, int rows,
+                            const float *b, size_t b_stride, int cols, int K) {
     if (rows == MM_ROWS && cols == MM_COLS) { // the common case, with constant trip counts to vectorize
         for (int k = 0; k < K; k++) {
             const float *bk = b + (size_t)k * b_stride;
@@ -307,83 +308,165 @@ static void __attribute__((unused)) attention_backward_reference(float *dqkv, co
 }
 // END EXERCISE attention_backward
 
-// The same attention keeping lse[b, h, t] = log sum_{t2 <= t} exp(q_t . k_t2 / sqrt(hd)) per row:
-// backward rebuilds P[t, t2] = exp(q_t . k_t2 / sqrt(hd) - lse) from it.
+// Tiled attention (FlashAttention, Dao et al. 2022 and FlashAttention-2, Dao 2023): the model's pair.
+// It keeps lse[b, h, t] = log sum_{t2 <= t} exp(q_t . k_t2 / sqrt(hd)) per row instead of P, and works on
+// ATT_TILE query rows against ATT_TILE key columns at a time, tiles above the diagonal skipped. The
+// forward keeps a running max m and sum l per row (online softmax); the backward recomputes each tile's
+// P = exp(S - lse). The tile products go through mm_block's register blocks. Every output has one owner
+// and a fixed summation order: results are bit-identical for any number of threads.
+#define ATT_TILE 64
+static int att_min(int a, int b) { return a < b ? a : b; }
+
+// e^x for x <= ~0, vectorizable (a call to expf is not: -fno-finite-math-only leaves glibc's vector
+// expf undeclared). e^x = 2^n e^f, n = round(x / ln 2), f = x - n ln 2 in two parts (Cody-Waite), e^f by
+// Cephes' expf polynomial: within 1e-7 relative of e^x for x >= -87; below, clamped to e^-87 ~ 1.6e-38
+static inline float att_exp(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float n = floorf(x * 1.44269504f + 0.5f);
+    float f = fmaf(n, 2.12194440e-4f, fmaf(n, -0.693359375f, x));
+    float p = ((((1.9875691500e-4f * f + 1.3981999507e-3f) * f + 8.3334519073e-3f) * f + 4.1665795894e-2f) * f
+               + 1.6666665459e-1f) * f + 5.0000001201e-1f;
+    int bits = ((int)n + 127) << 23; // 2^n
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return (p * f * f + f + 1.0f) * two_n;
+}
+
+// c[r][j] (+)= sum_k a[r * a_stride + k * a_step] b[k * b_stride + j] for r < rows, j < cols; c rows c_stride
+// apart, overwritten or (accumulate) added to. In MM_ROWS x MM_COLS blocks; a ragged last block is
+// computed whole, overlapping the one before it (mm_block's fast path), and only its new part written.
+static int att_block_start(int at, int n, int block) { return at + block > n && n >= block ? n - block : at; }
+static void att_gemm(float *c, size_t c_stride, const float *a, size_t a_stride, size_t a_step, int rows,
+                     const float *b, size_t b_stride, int cols, int K, int accumulate) {
+    for (int r0 = 0; r0 < rows; r0 += MM_ROWS)
+        for (int j0 = 0; j0 < cols; j0 += MM_COLS) {
+            int rb = att_block_start(r0, rows, MM_ROWS), jb = att_block_start(j0, cols, MM_COLS);
+            int nr = att_min(MM_ROWS, rows - rb), nc = att_min(MM_COLS, cols - jb);
+            float acc[MM_ROWS][MM_COLS] = {{0}};
+            mm_block(acc, a + rb * a_stride, a_stride, a_step, nr, b + jb, b_stride, nc, K);
+            for (int r = r0 - rb; r < nr; r++) {
+                float *cr = c + (rb + r) * c_stride + jb;
+                for (int j = j0 - jb; j < nc; j++) cr[j] = (accumulate ? cr[j] : 0.0f) + acc[r][j];
+            }
+        }
+}
+
+// xt[i * ATT_TILE + j] = x_j[i] scale: n rows of one head (q, k or v), transposed so that a tile's
+// products with them come out as contiguous rows
+static void att_transpose(float *xt, const float *x, size_t stride, int n, int hd, float scale) {
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < hd; i++) xt[i * ATT_TILE + j] = x[j * stride + i] * scale;
+}
+
+// out (B, T, NH hd) = softmax(q k^T / sqrt(hd), causal) v; lse (B, NH, T).
+// One unit per (sequence, head, tile of query rows); the scores are formed transposed, a key per row,
+// so that the running max, sum and the exponentials run along contiguous query rows.
 static void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int NH, int NKV, int hd) {
-    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
+    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV, n_tiles = (T + ATT_TILE - 1) / ATT_TILE;
     float scale = 1.0f / sqrtf((float)hd);
     #pragma omp parallel
     {
-        float *a = xmalloc(sizeof(float) * T);
-        #pragma omp for collapse(3)
+        float *qt = xmalloc(sizeof(float) * hd * ATT_TILE), *st = xmalloc(sizeof(float) * ATT_TILE * ATT_TILE);
+        float *o = xmalloc(sizeof(float) * ATT_TILE * hd), m[ATT_TILE], l[ATT_TILE], mx[ATT_TILE], alpha[ATT_TILE];
+        #pragma omp for collapse(3) schedule(dynamic)
         for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++)
-                for (int h = 0; h < NH; h++) {
-                    const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
-                    const float *k0 = qkv + (size_t)b * T * qkv_dim + (NH + h / group) * hd, *v0 = k0 + NKV * hd;
-                    float maxval = -INFINITY;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        const float *k = k0 + (size_t)t2 * qkv_dim;
-                        float s = 0;
-                        for (int i = 0; i < hd; i++) s += q[i] * k[i];
-                        a[t2] = s * scale;
-                        if (a[t2] > maxval) maxval = a[t2];
+            for (int h = 0; h < NH; h++)
+                for (int q_tile = 0; q_tile < n_tiles; q_tile++) { // query rows t0 .. t0 + rows - 1
+                    int t0 = q_tile * ATT_TILE, rows = att_min(ATT_TILE, T - t0);
+                    const float *k = qkv + (size_t)b * T * qkv_dim + (NH + h / group) * hd, *v = k + NKV * hd;
+                    att_transpose(qt, qkv + ((size_t)b * T + t0) * qkv_dim + h * hd, qkv_dim, rows, hd, scale);
+                    for (int r = 0; r < rows; r++) { m[r] = -INFINITY; l[r] = 0; }
+                    memset(o, 0, sizeof(float) * rows * hd);
+                    for (int k_tile = 0; k_tile <= q_tile; k_tile++) { // keys j0 .. j0 + cols - 1, none past the last row
+                        int j0 = k_tile * ATT_TILE, cols = att_min(ATT_TILE, t0 + rows - j0), off = t0 - j0;
+                        // st[j][r] = k_j0+j . q_t0+r / sqrt(hd); row r sees keys j <= r + off (causal)
+                        att_gemm(st, ATT_TILE, k + (size_t)j0 * qkv_dim, qkv_dim, 1, cols, qt, ATT_TILE, rows, hd, 0);
+                        // online softmax: m' = max(m, s), p = e^(s - m'), l = l e^(m - m') + sum p, o = o e^(m - m') + p v
+                        for (int r = 0; r < rows; r++) mx[r] = m[r];
+                        for (int j = 0; j < cols; j++) {
+                            const float *sj = st + j * ATT_TILE;
+                            for (int r = j > off ? j - off : 0; r < rows; r++) mx[r] = sj[r] > mx[r] ? sj[r] : mx[r];
+                        }
+                        for (int r = 0; r < rows; r++) { alpha[r] = att_exp(m[r] - mx[r]); l[r] *= alpha[r]; m[r] = mx[r]; }
+                        for (int j = 0; j < cols; j++) {
+                            float *pj = st + j * ATT_TILE;
+                            int first = j > off ? j - off : 0;
+                            for (int r = 0; r < first; r++) pj[r] = 0;
+                            for (int r = first; r < rows; r++) { pj[r] = att_exp(pj[r] - mx[r]); l[r] += pj[r]; }
+                        }
+                        for (int r = 0; r < rows; r++)
+                            for (int i = 0; i < hd; i++) o[r * hd + i] *= alpha[r];
+                        att_gemm(o, hd, st, 1, ATT_TILE, rows, v + (size_t)j0 * qkv_dim, qkv_dim, hd, cols, 1); // o += p v
                     }
-                    float sum = 0;
-                    for (int t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - maxval); sum += a[t2]; }
-                    float *o = out + ((size_t)b * T + t) * NH * hd + h * hd, inv = 1.0f / sum;
-                    for (int i = 0; i < hd; i++) o[i] = 0;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        const float *v = v0 + (size_t)t2 * qkv_dim;
-                        float p = a[t2] * inv;
-                        for (int i = 0; i < hd; i++) o[i] += p * v[i];
+                    for (int r = 0; r < rows; r++) {
+                        float *y = out + ((size_t)b * T + t0 + r) * NH * hd + h * hd, inv = 1.0f / l[r];
+                        for (int i = 0; i < hd; i++) y[i] = o[r * hd + i] * inv;
+                        lse[((size_t)b * NH + h) * T + t0 + r] = m[r] + logf(l[r]);
                     }
-                    lse[((size_t)b * NH + h) * T + t] = maxval + logf(sum);
                 }
-        free(a);
+        free(qt); free(st); free(o);
     }
 }
 
-// as attention_backward_reference, with P recomputed from lse and sum_t2 P dP = dout_t . out_t
+// backward from out and lse, accumulating (+=) into dqkv. Per tile, with D_t = dout_t . out_t (= sum_t2 P dP):
+//   P = exp(q k^T scale - lse), dV += P^T dO, dP = dO V^T, dS = P (dP - D) scale, dQ += dS K, dK += dS^T Q
+// (FlashAttention-2's order: a tile of keys outer, its dK, dV summed over every query tile below it)
 static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
                                int B, int T, int NH, int NKV, int hd) {
-    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
+    int qkv_dim = (NH + 2 * NKV) * hd, A = NH * hd, group = NH / NKV, n_tiles = (T + ATT_TILE - 1) / ATT_TILE;
     float scale = 1.0f / sqrtf((float)hd);
+    // one unit per (sequence, kv head): it owns that head's dk, dv and its query heads' dq
     #pragma omp parallel
     {
-        float *p = xmalloc(sizeof(float) * T);
+        float *kt = xmalloc(sizeof(float) * hd * ATT_TILE), *vt = xmalloc(sizeof(float) * hd * ATT_TILE);
+        float *p = xmalloc(sizeof(float) * ATT_TILE * ATT_TILE), *ds = xmalloc(sizeof(float) * ATT_TILE * ATT_TILE);
+        float *D = xmalloc(sizeof(float) * group * T);
         #pragma omp for collapse(2) schedule(dynamic)
         for (int b = 0; b < B; b++)
             for (int kvh = 0; kvh < NKV; kvh++) {
+                size_t row0 = (size_t)b * T;
                 int live = 0; // a sequence whose pair was filtered has no gradient at all: skip it
-                for (size_t i = 0; i < (size_t)T * NH * hd && !live; i++) live = dout[(size_t)b * T * NH * hd + i] != 0.0f;
-                for (int h = kvh * group; h < (kvh + 1) * group && live; h++)
+                for (size_t i = 0; i < (size_t)T * A && !live; i++) live = dout[row0 * A + i] != 0.0f;
+                if (!live) continue;
+                const float *k = qkv + row0 * qkv_dim + (NH + kvh) * hd, *v = k + NKV * hd;
+                float *dk = dqkv + row0 * qkv_dim + (NH + kvh) * hd, *dv = dk + NKV * hd;
+                for (int g = 0; g < group; g++)
                     for (int t = 0; t < T; t++) {
-                        const float *d = dout + ((size_t)b * T + t) * NH * hd + h * hd;
-                        const float *y = out + ((size_t)b * T + t) * NH * hd + h * hd;
-                        const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
-                        float *dq = dqkv + ((size_t)b * T + t) * qkv_dim + h * hd;
-                        size_t kbase = (size_t)b * T * qkv_dim + (NH + kvh) * hd, vbase = kbase + NKV * hd;
-                        float l = lse[((size_t)b * NH + h) * T + t], dot = 0;
-                        for (int i = 0; i < hd; i++) dot += d[i] * y[i];
-                        for (int t2 = 0; t2 <= t; t2++) { // P[t, t2], and dv_t2 += P dout_t
-                            const float *k = qkv + kbase + (size_t)t2 * qkv_dim;
-                            float s = 0;
-                            for (int i = 0; i < hd; i++) s += q[i] * k[i];
-                            p[t2] = expf(s * scale - l);
-                            float *dv = dqkv + vbase + (size_t)t2 * qkv_dim;
-                            for (int i = 0; i < hd; i++) dv[i] += p[t2] * d[i];
-                        }
-                        for (int t2 = 0; t2 <= t; t2++) { // dS = P (dout_t . v_t2 - dot); dq += dS k, dk += dS q
-                            const float *v = qkv + vbase + (size_t)t2 * qkv_dim, *k = qkv + kbase + (size_t)t2 * qkv_dim;
-                            float *dk = dqkv + kbase + (size_t)t2 * qkv_dim, s = 0;
-                            for (int i = 0; i < hd; i++) s += d[i] * v[i];
-                            float g = p[t2] * (s - dot) * scale;
-                            for (int i = 0; i < hd; i++) { dq[i] += g * k[i]; dk[i] += g * q[i]; }
+                        size_t at = (row0 + t) * A + (kvh * group + g) * hd;
+                        float dot = 0;
+                        for (int i = 0; i < hd; i++) dot += dout[at + i] * out[at + i];
+                        D[g * T + t] = dot;
+                    }
+                for (int k_tile = 0; k_tile < n_tiles; k_tile++) { // keys j0 .. j0 + cols - 1
+                    int j0 = k_tile * ATT_TILE, cols = att_min(ATT_TILE, T - j0);
+                    att_transpose(kt, k + (size_t)j0 * qkv_dim, qkv_dim, cols, hd, scale);
+                    att_transpose(vt, v + (size_t)j0 * qkv_dim, qkv_dim, cols, hd, 1.0f);
+                    for (int g = 0; g < group; g++) {
+                        int h = kvh * group + g;
+                        for (int q_tile = k_tile; q_tile < n_tiles; q_tile++) { // query rows t0 .. t0 + rows - 1
+                            int t0 = q_tile * ATT_TILE, rows = att_min(ATT_TILE, T - t0);
+                            const float *q = qkv + (row0 + t0) * qkv_dim + h * hd, *d = dout + (row0 + t0) * A + h * hd;
+                            const float *L = lse + ((size_t)b * NH + h) * T + t0, *Dt = D + g * T + t0;
+                            float *dq = dqkv + (row0 + t0) * qkv_dim + h * hd;
+                            att_gemm(p, ATT_TILE, q, qkv_dim, 1, rows, kt, ATT_TILE, cols, hd, 0);  // s = q k^T / sqrt(hd)
+                            att_gemm(ds, ATT_TILE, d, A, 1, rows, vt, ATT_TILE, cols, hd, 0);     // dP = dO v^T
+                            for (int r = 0; r < rows; r++) {
+                                int n = att_min(cols, t0 + r - j0 + 1); // causal: keys j0 + j <= t0 + r
+                                float *pr = p + r * ATT_TILE, *dsr = ds + r * ATT_TILE;
+                                for (int j = 0; j < n; j++) {
+                                    pr[j] = att_exp(pr[j] - L[r]);
+                                    dsr[j] = pr[j] * (dsr[j] - Dt[r]) * scale;
+                                }
+                                for (int j = n; j < cols; j++) pr[j] = dsr[j] = 0;
+                            }
+                            att_gemm(dv + (size_t)j0 * qkv_dim, qkv_dim, p, 1, ATT_TILE, cols, d, A, hd, rows, 1);  // dV += P^T dO
+                            att_gemm(dk + (size_t)j0 * qkv_dim, qkv_dim, ds, 1, ATT_TILE, cols, q, qkv_dim, hd, rows, 1); // dK += dS^T Q
+                            att_gemm(dq, qkv_dim, ds, ATT_TILE, 1, rows, k + (size_t)j0 * qkv_dim, qkv_dim, hd, cols, 1); // dQ += dS K
                         }
                     }
+                }
             }
-        free(p);
+        free(kt); free(vt); free(p); free(ds); free(D);
     }
 }
 

@@ -90,9 +90,9 @@ static void mm_back(void *p) {
     matmul_backward(current->grads[0], current->grads[1], current->grads[2], current->w, c->inp, c->w, B * T, C, OC);
 }
 
-typedef struct { float *out, *qkv, *lse; int nkv; } AttCtx;
-static void att_run(void *p) { AttCtx *c = p; attention_forward(c->out, c->lse, c->qkv, B, T, NH, c->nkv, HD); }
-static void att_back(void *p) { AttCtx *c = p; attention_backward(current->grads[0], current->w, c->qkv, c->out, c->lse, B, T, NH, c->nkv, HD); }
+typedef struct { float *out, *qkv, *lse; int t, nkv; } AttCtx; // the tiled attention the model runs, at any T
+static void att_run(void *p) { AttCtx *c = p; attention_forward(c->out, c->lse, c->qkv, B, c->t, NH, c->nkv, HD); }
+static void att_back(void *p) { AttCtx *c = p; attention_backward(current->grads[0], current->w, c->qkv, c->out, c->lse, B, c->t, NH, c->nkv, HD); }
 // the reference attention, which keeps every probability
 typedef struct { float *out, *qkv, *att; int nkv; } AttRefCtx;
 static void attref_run(void *p) { AttRefCtx *c = p; attention_forward_reference(c->out, c->att, c->qkv, B, T, NH, c->nkv, HD); }
@@ -157,6 +157,98 @@ static void run_check(LayerCheck *c, float eps, double tol) {
     check_layer(c, eps, tol);
 }
 
+// ---- the tiled attention (what the model runs) against the reference that keeps the probabilities
+// (and lse against log-sum-exp in double), on random inputs over shapes around the tile size: T = 1,
+// T below, at, just past and over several tiles; query heads per kv head 1, 2, 3, 4; head sizes 1 to
+// 80 (whole and partial register blocks); a sequence whose dout is all zero (a filtered pair: its
+// gradient must stay exactly as it was). dqkv starts from random values: both accumulate into it.
+// Tolerances: out and lse within 2e-5 absolute (inputs in [-2, 2), outputs averages of values in
+// [-2, 2); float32 over at most a few hundred terms is ~1e-6), dqkv within 1e-4 relative L2 per
+// sequence. Then bit-identical results with 1, 2 and 3 threads.
+static double rel_l2(const float *a, const float *b, const float *base, size_t n) { // |a - b| / |b - base|
+    double d = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) { d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]); nb += ((double)b[i] - base[i]) * ((double)b[i] - base[i]); }
+    return nb > 0 ? sqrt(d / nb) : sqrt(d);
+}
+
+static void attention_checks(void) {
+    const int shapes[][5] = { // B, T, NH, NKV, hd
+        {1, 1, 1, 1, 8}, {2, 3, 4, 2, 8}, {3, 17, 4, 1, 8}, {2, 40, 6, 3, 8}, {1, 9, 4, 4, 8},
+        {2, 1, 4, 4, 8}, {3, 5, 4, 2, 12}, {2, ATT_TILE - 1, 6, 3, 8}, {2, ATT_TILE, 6, 2, 12},
+        {3, ATT_TILE + 1, 8, 2, 64}, {2, 2 * ATT_TILE + 3, 4, 1, 3}, {1, 3 * ATT_TILE - 5, 3, 3, 80},
+        {3, 2 * ATT_TILE + 9, 9, 3, 64}, {2, 4 * ATT_TILE + 1, 2, 1, 1},
+    };
+    const int n_shapes = sizeof shapes / sizeof *shapes;
+    for (int si = 0; si < n_shapes; si++) {
+        int b_ = shapes[si][0], t_ = shapes[si][1], nh = shapes[si][2], nkv = shapes[si][3], hd = shapes[si][4];
+        char name[160];
+        snprintf(name, sizeof name, "attention tiled = reference: B=%d T=%d NH=%d NKV=%d hd=%d", b_, t_, nh, nkv, hd);
+        const char *threads_name = "attention tiled: bit-identical with 1, 2, 3 threads";
+        int check_threads = si == n_shapes - 2 && (!only || strstr(threads_name, only)); // several tiles, GQA, every unit busy
+        if (only && !strstr(name, only) && !check_threads) continue;
+        int qkv_dim = (nh + 2 * nkv) * hd, filtered = b_ > 1 ? 1 : -1;
+        size_t n_qkv = (size_t)b_ * t_ * qkv_dim, n_out = (size_t)b_ * t_ * nh * hd, per_seq = (size_t)t_ * nh * hd;
+        float *qkv = rand_buf(n_qkv, 2), *dout = rand_buf(n_out, 1), *dqkv0 = rand_buf(n_qkv, 1);
+        if (filtered >= 0) memset(dout + filtered * per_seq, 0, per_seq * sizeof(float));
+        float *out_r = zeros(n_out), *att = zeros((size_t)b_ * nh * t_ * t_), *dqkv_r = xmalloc(n_qkv * sizeof(float));
+        float *out_t = zeros(n_out), *lse = zeros((size_t)b_ * nh * t_), *dqkv_t = xmalloc(n_qkv * sizeof(float));
+        memcpy(dqkv_r, dqkv0, n_qkv * sizeof(float)); memcpy(dqkv_t, dqkv0, n_qkv * sizeof(float));
+        attention_forward_reference(out_r, att, qkv, b_, t_, nh, nkv, hd);
+        attention_backward_reference(dqkv_r, dout, qkv, att, b_, t_, nh, nkv, hd);
+        attention_forward(out_t, lse, qkv, b_, t_, nh, nkv, hd);
+        attention_backward(dqkv_t, dout, qkv, out_t, lse, b_, t_, nh, nkv, hd);
+        double e_out = 0, e_lse = 0, e_dqkv = 0;
+        for (size_t i = 0; i < n_out; i++) e_out = fmax(e_out, fabs(out_t[i] - out_r[i]));
+        double *sc = xmalloc(sizeof(double) * t_);
+        for (int b = 0; b < b_; b++)
+            for (int h = 0; h < nh; h++)
+                for (int t = 0; t < t_; t++) { // log sum_{t2 <= t} exp(q_t . k_t2 / sqrt(hd)) in double
+                    const float *q = qkv + ((size_t)b * t_ + t) * qkv_dim + h * hd;
+                    double mx = -INFINITY, sum = 0;
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        const float *k = qkv + ((size_t)b * t_ + t2) * qkv_dim + (nh + h / (nh / nkv)) * hd;
+                        double d = 0;
+                        for (int i = 0; i < hd; i++) d += (double)q[i] * k[i];
+                        sc[t2] = d / sqrt((double)hd);
+                        mx = fmax(mx, sc[t2]);
+                    }
+                    for (int t2 = 0; t2 <= t; t2++) sum += exp(sc[t2] - mx);
+                    e_lse = fmax(e_lse, fabs(lse[((size_t)b * nh + h) * t_ + t] - (mx + log(sum))));
+                }
+        free(sc);
+        int filtered_kept = 1;
+        for (int b = 0; b < b_; b++) {
+            size_t at = (size_t)b * t_ * qkv_dim, n = (size_t)t_ * qkv_dim;
+            if (b == filtered) filtered_kept = !memcmp(dqkv_t + at, dqkv0 + at, n * sizeof(float));
+            else e_dqkv = fmax(e_dqkv, rel_l2(dqkv_t + at, dqkv_r + at, dqkv0 + at, n));
+        }
+        int ok = e_out < 2e-5 && e_lse < 2e-5 && e_dqkv < 1e-4 && filtered_kept;
+        if (!only || strstr(name, only)) {
+            printf("%s %s: out %.2g, lse %.2g, dqkv %.2g (tolerances 2e-5, 2e-5, 1e-4)%s\n", ok ? "PASS" : "FAIL", name,
+                   e_out, e_lse, e_dqkv, filtered_kept ? "" : ", a filtered sequence's gradient changed");
+            if (ok) n_pass++; else n_fail++;
+        }
+#ifdef _OPENMP
+        if (check_threads) { // bit-identical with any number of threads
+            int same = 1, threads_before = omp_get_max_threads();
+            for (int nt = 1; nt <= 3; nt++) {
+                float *o2 = zeros(n_out), *l2 = zeros((size_t)b_ * nh * t_), *d2 = xmalloc(n_qkv * sizeof(float));
+                memcpy(d2, dqkv0, n_qkv * sizeof(float));
+                omp_set_num_threads(nt);
+                attention_forward(o2, l2, qkv, b_, t_, nh, nkv, hd);
+                attention_backward(d2, dout, qkv, o2, l2, b_, t_, nh, nkv, hd);
+                same &= !memcmp(o2, out_t, n_out * sizeof(float)) && !memcmp(l2, lse, (size_t)b_ * nh * t_ * sizeof(float))
+                        && !memcmp(d2, dqkv_t, n_qkv * sizeof(float));
+                free(o2); free(l2); free(d2);
+            }
+            omp_set_num_threads(threads_before);
+            report(same, threads_name, "same %g (of %g)", (double)same, 1.0);
+        }
+#endif
+        free(qkv); free(dout); free(dqkv0); free(out_r); free(att); free(dqkv_r); free(out_t); free(lse); free(dqkv_t);
+    }
+}
+
 // ---- the tuned kernels against their plain references, on random inputs of many shapes
 static double max_rel_diff(const float *a, const float *b, size_t n) { // max |a - b| / max |b|
     double d = 0, m = 1e-30;
@@ -192,26 +284,7 @@ static void kernel_checks(void) {
             report(d < tol, name, "max relative difference %.3g (tolerance %.1g)", d, tol);
         }
     }
-    // the attention that keeps one log-sum-exp per row against the one that keeps every probability
-    int att_shapes[][4] = {{1, 1, 1, 1}, {2, 3, 4, 2}, {3, 17, 4, 1}, {2, 40, 6, 3}, {1, 9, 4, 4}}; // B, T, NH, NKV
-    for (size_t si = 0; si < sizeof att_shapes / sizeof *att_shapes; si++) {
-        int b = att_shapes[si][0], t = att_shapes[si][1], nh = att_shapes[si][2], nkv = att_shapes[si][3], hd = 8;
-        size_t qkv_n = (size_t)b * t * (nh + 2 * nkv) * hd, y_n = (size_t)b * t * nh * hd;
-        float *qkv = rand_buf(qkv_n, 2), *y = zeros(y_n), *yr = zeros(y_n), *lse = zeros((size_t)b * nh * t);
-        float *att = zeros((size_t)b * nh * t * t), *dy = rand_buf(y_n, 1), *dq = zeros(qkv_n), *dqr = zeros(qkv_n);
-        memset(dy, 0, (size_t)t * nh * hd * sizeof(float)); // sequence 0's pair filtered: no gradient
-        attention_forward(y, lse, qkv, b, t, nh, nkv, hd);
-        attention_forward_reference(yr, att, qkv, b, t, nh, nkv, hd);
-        attention_backward(dq, dy, qkv, y, lse, b, t, nh, nkv, hd);
-        attention_backward_reference(dqr, dy, qkv, att, b, t, nh, nkv, hd);
-        char name[96];
-        snprintf(name, sizeof name, "attention_forward = reference, B=%d T=%d NH=%d NKV=%d", b, t, nh, nkv);
-        double d = max_rel_diff(y, yr, y_n);
-        report(d < tol, name, "max relative difference %.3g (tolerance %.1g)", d, tol);
-        snprintf(name, sizeof name, "attention_backward = reference, B=%d T=%d NH=%d NKV=%d", b, t, nh, nkv);
-        d = max_rel_diff(dq, dqr, qkv_n);
-        report(d < 1e-4, name, "max relative difference %.3g (tolerance %.1g)", d, 1e-4);
-    }
+    attention_checks();
 }
 
 static void layer_checks(void) {
@@ -231,7 +304,7 @@ static void layer_checks(void) {
     for (int nkv = NH; nkv >= 1; nkv /= 2) { // multi-head, grouped (2 queries per kv head), multi-query
         int qkv = (NH + 2 * nkv) * HD;
         uint64_t seed_before = seed;
-        AttCtx c = {zeros(B * T * NH * HD), rand_buf(B * T * qkv, 1.5f), zeros(B * NH * T), nkv};
+        AttCtx c = {zeros(B * T * NH * HD), rand_buf(B * T * qkv, 1.5f), zeros(B * NH * T), T, nkv};
         char *name = xmalloc(64);
         snprintf(name, 64, "attention NH=%d NKV=%d", NH, nkv);
         LayerCheck lc = {name, 1, {c.qkv}, {zeros(B * T * qkv)}, {(size_t)B * T * qkv}, {"qkv"},
@@ -245,6 +318,17 @@ static void layer_checks(void) {
                          r.out, rand_buf(B * T * NH * HD, 1), B * T * NH * HD, attref_run, attref_back, &r};
         run_check(&rc, 1e-2f, tol);
     }
+    uint64_t seed_after_attention = seed; // the checks after these keep the random inputs they had before them
+    for (int nkv = 2; nkv >= 1; nkv--) { // the tiled one over two tiles and the ragged end of a third
+        int t = 2 * ATT_TILE + 7, qkv = (NH + 2 * nkv) * HD, n = B * t * NH * HD;
+        AttCtx c = {zeros(n), rand_buf((size_t)B * t * qkv, 1.5f), zeros(B * NH * t), t, nkv};
+        char *name = xmalloc(64);
+        snprintf(name, 64, "attention (tiled) T=%d NH=%d NKV=%d", t, NH, nkv);
+        LayerCheck lc = {name, 1, {c.qkv}, {zeros((size_t)B * t * qkv)}, {(size_t)B * t * qkv}, {"qkv"},
+                         c.out, rand_buf(n, 1), n, att_run, att_back, &c};
+        run_check(&lc, 1e-2f, tol);
+    }
+    seed = seed_after_attention;
     {
         GeluCtx c = {zeros(B * T * C), rand_buf(B * T * C, 3)};
         LayerCheck lc = {"gelu", 1, {c.inp}, {zeros(B * T * C)}, {B * T * C}, {"inp"},
