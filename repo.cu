@@ -14,12 +14,12 @@ kernels accumulate (+=) as repo.c's do. Matmuls go through cublasGemmStridedBatc
 to bf16, fp32 accumulation and fp32 results, as autocast; the weights' bf16 copy is refreshed after
 each update; master weights, gradients, optimizer state and all other kernels stay fp32).
 
-Attention keeps, as repo.c's, one log-sum-exp per row and no (T, T) matrix per layer: forward forms a
-layer's scores in one (B, NH, T, T) scratch buffer shared by all layers (softmax in place, lse kept);
-backward recomputes the scores there from q, k and lse, then turns P into dscores in place.
+Attention is FlashAttention-style, as repo.c's: tiles through shared memory, an online softmax, and
+only each row's log-sum-exp kept for backward (repo.c's att_lse), so nothing grows with T^2. Its
+kernels compute in fp32 under every --precision (they are not cuBLAS calls), without atomics.
 
 Environment: REPO_CUDA_POISON=1 fills every buffer this file allocates with NaN (and the attention
-scratch before each use), so an element a kernel fails to write shows up as NaN in the outputs.
+backward's row sums before each use), so an element a kernel fails to write shows up as NaN in the outputs.
 REPO_CUDA_PROFILE=1 times every phase with CUDA events (synchronizing) and prints a table at exit.
 
 build: make cuda (./repo_cuda). Tests: tests/gpu/test_gpu.sh on a GPU; tests/gpu/test_emu.sh runs the
@@ -60,7 +60,7 @@ static int grid_for(size_t n, int block) { // grid-stride loops: at most 1M bloc
 
 enum { PREC_FP32, PREC_TF32, PREC_BF16 };
 enum { PH_MATMUL, PH_ATTENTION, PH_NORM, PH_LOGPROB, PH_ELEMENTWISE, PH_OPTIMIZER, PH_TRANSFER, NUM_PHASES };
-static const char *PHASE_NAMES[NUM_PHASES] = {"matmul (cuBLAS)", "attention (softmax, permutes)", "layernorm/rmsnorm",
+static const char *PHASE_NAMES[NUM_PHASES] = {"matmul (cuBLAS)", "attention (flash kernels)", "layernorm/rmsnorm",
                                               "logprob (vocab softmax)", "elementwise (gelu/swiglu/rope/...)",
                                               "optimizer (norm, scale, adamw)", "host<->device copies"};
 
@@ -72,9 +72,8 @@ static struct {
     __nv_bfloat16 *params_bf16;         // bf16: the weights rounded once per update (autocast's cast, cached)
     __nv_bfloat16 *bf_a, *bf_b;         // bf16 operands of one matmul
     size_t bf_floats;
-    float *att;                         // attention scores / probabilities of one layer: (B, NH, T, T)
-    float *qkvp, *dqkvp, *yp, *rowdot;  // attention: heads-major q|k|v (BT qkv), its gradient, y or dy (BT A), (B NH T)
-    size_t att_floats, qkv_floats, dqkv_floats, y_floats, rowdot_floats;
+    float *rowdot;                      // attention backward: dy_t . y_t per row (B NH T)
+    size_t rowdot_floats;
     double *norm;                       // sum_squares' result
     unsigned long long *bad;            // adamw's count of non-finite new parameters
     size_t bytes;                       // everything this file allocated
@@ -355,54 +354,88 @@ static void rmsnorm_backward_gpu(float *dinp, float *dw, const float *dout, cons
     norm_backward_gpu(dinp, dw, NULL, dout, inp, w, NULL, rstd, N, C);
 }
 
-// attention. Heads-major copies make every head a contiguous (T, hd) matrix, and the `group`
-// query heads that share a key/value head a contiguous (group T, hd) one:
-//   qkv (B, T, [q NH hd | k NKV hd | v NKV hd])  <->  qkvp [q (B, NH, T, hd) | k (B, NKV, T, hd) | v (B, NKV, T, hd)]
-__global__ void qkv_permute_kernel(float *qkvp, const float *qkv, int B, int T, int NH, int NKV, int hd, int backward) {
-    int W = (NH + 2 * NKV) * hd;
-    size_t n = (size_t)B * T * W;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        int col = (int)(i % W), d = col % hd, head = col / hd; // head among the NH + 2 NKV of a row
-        size_t bt = i / W, b = bt / T, t = bt % T, j;
-        if (head < NH) j = ((b * NH + head) * T + t) * hd + d;
-        else if (head < NH + NKV) j = (size_t)B * NH * T * hd + ((b * NKV + head - NH) * T + t) * hd + d;
-        else j = (size_t)B * (NH + NKV) * T * hd + ((b * NKV + head - NH - NKV) * T + t) * hd + d;
-        if (backward) ((float *)qkv)[i] += qkvp[j]; else qkvp[j] = qkv[i];
+// attention, FlashAttention-style (Dao et al. 2022; FlashAttention-2, Dao 2023): tiles of FA_TILE query
+// rows x FA_TILE keys through shared memory, read straight from the qkv rows (B, T, [q NH hd | k NKV hd |
+// v NKV hd]); query head h reads kv head h / (NH / NKV). The forward keeps lse = m + log l per row (an
+// online softmax: running max m and sum l), nothing of size T x T; the backward recomputes each tile's
+// P = exp(q k^T scale - lse). Every output element has one owner block and a fixed summation order (no
+// atomics): dK, dV in one kernel per key tile, summing over its group's query heads and the query tiles
+// at and below it; dQ in another per query tile, over the key tiles up to it (FlashAttention-2's
+// deterministic variant: S, P and dP are recomputed in both, 7 tile products instead of 5).
+// Threads: FA_THREADS = 8 per tile row; thread (r, c) = (tid / 8, tid % 8) holds scores (r, c) and
+// (r, c + 8) and accumulators of row r (or key row r) at dims c, c + 8, c + 16, ...
+#define FA_TILE 16
+#define FA_THREADS (8 * FA_TILE)
+#define FA_HD_MAX 128 // head sizes up to this (GPT-2, SmolLM2 64; Llama, Mistral, Qwen2 up to 128)
+#define FA_DIMS (FA_HD_MAX / 8)
+typedef float fa_rows[FA_HD_MAX + 1]; // a shared tile row, padded: rows r, r + 1 start in different banks
+
+// dst[r][:hd] = src row row0 + r (rows stride apart), 0 past row T
+__device__ void fa_load(fa_rows *dst, const float *src, size_t stride, int row0, int T, int hd) {
+    for (int e = threadIdx.x; e < FA_TILE * hd; e += FA_THREADS) {
+        int r = e / hd, i = e % hd;
+        dst[r][i] = row0 + r < T ? src[(size_t)(row0 + r) * stride + i] : 0.0f;
     }
 }
 
-// y (B, T, NH hd) <-> yp (B, NH, T, hd)
-__global__ void heads_permute_kernel(float *yp, const float *y, int B, int T, int NH, int hd, int backward) {
-    size_t n = (size_t)B * T * NH * hd;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        int A = NH * hd, col = (int)(i % A), h = col / hd, d = col % hd;
-        size_t bt = i / A, b = bt / T, t = bt % T, j = ((b * NH + h) * T + t) * hd + d;
-        if (backward) ((float *)y)[i] = yp[j]; else yp[j] = y[i];
-    }
+__device__ float fa_dot(const float *a, const float *b, int hd) {
+    float s = 0;
+    for (int i = 0; i < hd; i++) s += a[i] * b[i];
+    return s;
 }
 
-// in place on each row (b, h, t) of scores already scaled by 1/sqrt(hd), one warp per row:
-// att[t2] = exp(s[t2] - max) / sum_{t2' <= t} exp(s[t2'] - max) for t2 <= t, 0 for t2 > t; lse = max + log sum
-__global__ void causal_softmax_kernel(float *att, float *lse, int rows, int T) {
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= rows) return;
-    int t = row % T;
-    float *a = att + (size_t)row * T, maxval = -INFINITY, sum = 0;
-    for (int t2 = lane; t2 <= t; t2 += 32) maxval = fmaxf(maxval, a[t2]);
-    maxval = warp_max(maxval);
-    for (int t2 = lane; t2 <= t; t2 += 32) { float e = expf(a[t2] - maxval); a[t2] = e; sum += e; }
-    sum = warp_sum(sum);
-    for (int t2 = lane; t2 < T; t2 += 32) a[t2] = t2 <= t ? a[t2] / sum : 0.0f;
-    if (lane == 0) lse[row] = maxval + logf(sum);
+// the sum (or max) over the 8 threads of a tile row (consecutive lanes)
+__device__ float fa_row_sum(float x) {
+    for (int o = 1; o < 8; o <<= 1) x += __shfl_xor_sync(0xffffffff, x, o);
+    return x;
+}
+__device__ float fa_row_max(float x) {
+    for (int o = 1; o < 8; o <<= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffff, x, o));
+    return x;
 }
 
-// backward's probabilities rebuilt in place from the recomputed scores: P = exp(s - lse), 0 above the diagonal
-__global__ void softmax_from_lse_kernel(float *att, const float *lse, size_t rows, int T) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < rows * T; i += (size_t)gridDim.x * blockDim.x) {
-        size_t row = i / T;
-        int t = (int)(row % T), t2 = (int)(i % T);
-        att[i] = t2 <= t ? expf(att[i] - lse[row]) : 0.0f;
+// grid (query tiles, NH, B): out (B, T, NH hd) = softmax(q k^T / sqrt(hd), causal) v; lse (B, NH, T)
+__global__ void attention_forward_kernel(float *out, float *lse, const float *qkv, int T, int NH, int NKV, int hd,
+                                         float scale) {
+    __shared__ fa_rows sq[FA_TILE], sk[FA_TILE], sv[FA_TILE];
+    __shared__ float sp[FA_TILE][FA_TILE + 1];
+    int q_tile = blockIdx.x, h = blockIdx.y, b = blockIdx.z, QKV = (NH + 2 * NKV) * hd, kvh = h / (NH / NKV);
+    int r = threadIdx.x / 8, c = threadIdx.x % 8, t0 = q_tile * FA_TILE, t = t0 + r;
+    const float *rows = qkv + (size_t)b * T * QKV;
+    fa_load(sq, rows + h * hd, QKV, t0, T, hd);
+    float o[FA_DIMS], m = -INFINITY, l = 0;
+    for (int k = 0; k < FA_DIMS; k++) o[k] = 0;
+    for (int k_tile = 0; k_tile <= q_tile; k_tile++) { // key 0 is in the first: every row's m is finite after it
+        int j0 = k_tile * FA_TILE;
+        __syncthreads(); // the last tile's sk, sv, sp are read
+        fa_load(sk, rows + (NH + kvh) * hd, QKV, j0, T, hd);
+        fa_load(sv, rows + (NH + NKV + kvh) * hd, QKV, j0, T, hd);
+        __syncthreads();
+        // s = q_t . k_j scale for keys j0 + j <= t; m' = max(m, s), p = e^(s - m'), l = l e^(m - m') + sum p
+        float s0 = j0 + c <= t ? fa_dot(sq[r], sk[c], hd) * scale : -INFINITY;
+        float s1 = j0 + c + 8 <= t ? fa_dot(sq[r], sk[c + 8], hd) * scale : -INFINITY;
+        float mx = fa_row_max(fmaxf(m, fmaxf(s0, s1))), alpha = expf(m - mx);
+        float p0 = expf(s0 - mx), p1 = expf(s1 - mx);
+        l = l * alpha + fa_row_sum(p0 + p1);
+        m = mx;
+        sp[r][c] = p0; sp[r][c + 8] = p1;
+        __syncthreads();
+        // o = o e^(m - m') + p v
+        #pragma unroll
+        for (int k = 0; k < FA_DIMS; k++) o[k] *= alpha;
+        for (int j = 0; j < FA_TILE; j++) {
+            float p = sp[r][j];
+            #pragma unroll
+            for (int k = 0; k < FA_DIMS; k++)
+                if (c + 8 * k < hd) o[k] += p * sv[j][c + 8 * k];
+        }
     }
+    if (t >= T) return;
+    float *y = out + ((size_t)b * T + t) * NH * hd + (size_t)h * hd;
+    #pragma unroll
+    for (int k = 0; k < FA_DIMS; k++)
+        if (c + 8 * k < hd) y[c + 8 * k] = o[k] / l;
+    if (c == 0) lse[((size_t)b * NH + h) * T + t] = m + logf(l);
 }
 
 // rowdot[b, h, t] = dy_t . y_t = sum_t2 P[t2] dP[t2]  (dP[t2] = dy_t . v_t2, y_t = sum_t2 P[t2] v_t2); one warp per row
@@ -417,87 +450,118 @@ __global__ void attention_rowdot_kernel(float *rowdot, const float *dy, const fl
     if (lane == 0) rowdot[row] = s;
 }
 
-// softmax backward in place, a 32x32 tile of (t, t2) per block: P -> dS = P (dP - rowdot) scale,
-// dP[t, t2] = dy_t . v_t2 formed in shared memory. Tiles above the diagonal hold zeros and keep them.
-// dyp (B, NH, T, hd); vp (B, NKV, T, hd); att (B, NH, T, T)
-__global__ void softmax_backward_kernel(float *att, const float *dyp, const float *vp, const float *rowdot,
-                                        int T, int NH, int NKV, int hd, float scale) {
-    __shared__ float sy[32][33], sv[32][33];
-    if (blockIdx.x > blockIdx.y) return; // every t2 > every t
-    int bh = blockIdx.z, b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
-    int tx = threadIdx.x, ty = threadIdx.y, t = blockIdx.y * 32 + ty, t2 = blockIdx.x * 32 + tx;
-    const float *dy = dyp + (size_t)bh * T * hd, *v = vp + ((size_t)b * NKV + kvh) * T * hd;
-    float dp = 0;
-    for (int k0 = 0; k0 < hd; k0 += 32) {
-        int ry = blockIdx.y * 32 + ty, rv = blockIdx.x * 32 + ty, k = k0 + tx; // rows this thread loads
-        sy[ty][tx] = ry < T && k < hd ? dy[(size_t)ry * hd + k] : 0.0f;
-        sv[ty][tx] = rv < T && k < hd ? v[(size_t)rv * hd + k] : 0.0f;
-        __syncthreads();
-        for (int kk = 0; kk < 32; kk++) dp += sy[ty][kk] * sv[tx][kk];
-        __syncthreads();
+// one tile pair of the backward: sp = P = exp(q k^T scale - lse) (causal), sds = dS = P (dO v^T - D) scale,
+// query rows t0.. (sq, sdo) against keys j0.. (sk, sv); L, D: this thread's row's lse and D = dO . out
+__device__ void fa_tile_ds(float (*sp)[FA_TILE + 1], float (*sds)[FA_TILE + 1], fa_rows *sq, fa_rows *sdo, fa_rows *sk,
+                           fa_rows *sv, float L, float D, int t0, int j0, int T, int hd, float scale) {
+    int r = threadIdx.x / 8, c = threadIdx.x % 8, t = t0 + r;
+    for (int j = c; j < FA_TILE; j += 8) {
+        float p = 0, ds = 0;
+        if (t < T && j0 + j <= t) {
+            p = expf(fa_dot(sq[r], sk[j], hd) * scale - L);
+            ds = p * (fa_dot(sdo[r], sv[j], hd) - D) * scale;
+        }
+        sp[r][j] = p; sds[r][j] = ds;
     }
-    if (t >= T || t2 >= T) return;
-    float *a = att + ((size_t)bh * T + t) * T + t2;
-    *a = t2 <= t ? *a * (dp - rowdot[(size_t)bh * T + t]) * scale : 0.0f;
 }
 
-// forward: atty = softmax(q k^T / sqrt(hd), causal) v per head, lse kept per row
+// grid (key tiles, NKV, B): dk, dv of kv head kvh's keys j0.. += the sum over its group's query heads and
+// the query tiles at and after j0 of dS^T q and P^T dO
+__global__ void attention_backward_dkv_kernel(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                              const float *D, int T, int NH, int NKV, int hd, float scale) {
+    __shared__ fa_rows sq[FA_TILE], sdo[FA_TILE], sk[FA_TILE], sv[FA_TILE];
+    __shared__ float sp[FA_TILE][FA_TILE + 1], sds[FA_TILE][FA_TILE + 1];
+    int k_tile = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, QKV = (NH + 2 * NKV) * hd, A = NH * hd, group = NH / NKV;
+    int jr = threadIdx.x / 8, c = threadIdx.x % 8, j0 = k_tile * FA_TILE, n_tiles = (T + FA_TILE - 1) / FA_TILE;
+    const float *rows = qkv + (size_t)b * T * QKV, *drows = dout + (size_t)b * T * A;
+    fa_load(sk, rows + (NH + kvh) * hd, QKV, j0, T, hd);
+    fa_load(sv, rows + (NH + NKV + kvh) * hd, QKV, j0, T, hd);
+    float dk[FA_DIMS], dv[FA_DIMS];
+    for (int k = 0; k < FA_DIMS; k++) dk[k] = dv[k] = 0;
+    for (int h = kvh * group; h < (kvh + 1) * group; h++)
+        for (int q_tile = k_tile; q_tile < n_tiles; q_tile++) {
+            int t0 = q_tile * FA_TILE, t = t0 + threadIdx.x / 8;
+            __syncthreads(); // the last tile's sq, sdo, sp, sds are read
+            fa_load(sq, rows + h * hd, QKV, t0, T, hd);
+            fa_load(sdo, drows + h * hd, A, t0, T, hd);
+            __syncthreads();
+            size_t at = ((size_t)b * NH + h) * T + t;
+            fa_tile_ds(sp, sds, sq, sdo, sk, sv, t < T ? lse[at] : 0.0f, t < T ? D[at] : 0.0f, t0, j0, T, hd, scale);
+            __syncthreads();
+            for (int r = 0; r < FA_TILE; r++) { // dv_j += sum_r P[r][j] dO_r, dk_j += sum_r dS[r][j] q_r
+                float p = sp[r][jr], ds = sds[r][jr];
+                #pragma unroll
+                for (int k = 0; k < FA_DIMS; k++)
+                    if (c + 8 * k < hd) { dv[k] += p * sdo[r][c + 8 * k]; dk[k] += ds * sq[r][c + 8 * k]; }
+            }
+        }
+    if (j0 + jr >= T) return;
+    float *row = dqkv + ((size_t)b * T + j0 + jr) * QKV;
+    #pragma unroll
+    for (int k = 0; k < FA_DIMS; k++)
+        if (c + 8 * k < hd) {
+            row[(NH + kvh) * hd + c + 8 * k] += dk[k];
+            row[(NH + NKV + kvh) * hd + c + 8 * k] += dv[k];
+        }
+}
+
+// grid (query tiles, NH, B): dq of head h's rows t0.. += the sum over the key tiles up to t0 of dS k
+__global__ void attention_backward_dq_kernel(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                             const float *D, int T, int NH, int NKV, int hd, float scale) {
+    __shared__ fa_rows sq[FA_TILE], sdo[FA_TILE], sk[FA_TILE], sv[FA_TILE];
+    __shared__ float sp[FA_TILE][FA_TILE + 1], sds[FA_TILE][FA_TILE + 1];
+    int q_tile = blockIdx.x, h = blockIdx.y, b = blockIdx.z, QKV = (NH + 2 * NKV) * hd, A = NH * hd, kvh = h / (NH / NKV);
+    int r = threadIdx.x / 8, c = threadIdx.x % 8, t0 = q_tile * FA_TILE, t = t0 + r;
+    const float *rows = qkv + (size_t)b * T * QKV;
+    fa_load(sq, rows + h * hd, QKV, t0, T, hd);
+    fa_load(sdo, dout + (size_t)b * T * A + h * hd, A, t0, T, hd);
+    size_t at = ((size_t)b * NH + h) * T + t;
+    float L = t < T ? lse[at] : 0.0f, Dt = t < T ? D[at] : 0.0f, dq[FA_DIMS];
+    for (int k = 0; k < FA_DIMS; k++) dq[k] = 0;
+    for (int k_tile = 0; k_tile <= q_tile; k_tile++) {
+        int j0 = k_tile * FA_TILE;
+        __syncthreads(); // the last tile's sk, sds are read
+        fa_load(sk, rows + (NH + kvh) * hd, QKV, j0, T, hd);
+        fa_load(sv, rows + (NH + NKV + kvh) * hd, QKV, j0, T, hd);
+        __syncthreads();
+        fa_tile_ds(sp, sds, sq, sdo, sk, sv, L, Dt, t0, j0, T, hd, scale);
+        __syncthreads();
+        for (int j = 0; j < FA_TILE; j++) { // dq_t += sum_j dS[r][j] k_j
+            float ds = sds[r][j];
+            #pragma unroll
+            for (int k = 0; k < FA_DIMS; k++)
+                if (c + 8 * k < hd) dq[k] += ds * sk[j][c + 8 * k];
+        }
+    }
+    if (t >= T) return;
+    float *row = dqkv + ((size_t)b * T + t) * QKV + (size_t)h * hd;
+    #pragma unroll
+    for (int k = 0; k < FA_DIMS; k++)
+        if (c + 8 * k < hd) row[c + 8 * k] += dq[k];
+}
+
 static void attention_forward_gpu(float *atty, float *lse, const float *qkv, int B, int T, int NH, int NKV, int hd) {
-    int group = NH / NKV, rows = B * NH * T;
-    long long sq = (long long)group * T * hd, skv = (long long)T * hd, satt = (long long)group * T * T;
-    if ((size_t)rows * T > G.att_floats || (size_t)B * T * (NH + 2 * NKV) * hd > G.qkv_floats)
-        die("attention: a batch of %d x %d is larger than the GPU's attention buffers", B, T);
-    float *q = G.qkvp, *k = q + (size_t)B * NH * T * hd, *v = k + (size_t)B * NKV * T * hd;
-    poison(G.att, (size_t)rows * T * sizeof(float));
     phase_begin();
-    qkv_permute_kernel<<<grid_for((size_t)B * T * (NH + 2 * NKV) * hd, 256), 256>>>(G.qkvp, qkv, B, T, NH, NKV, hd, 0);
+    attention_forward_kernel<<<dim3(ceil_div(T, FA_TILE), NH, B), FA_THREADS>>>(atty, lse, qkv, T, NH, NKV, hd,
+                                                                                  1.0f / sqrtf((float)hd));
     kernelCheck();
     phase_end(PH_ATTENTION);
-    // scores (group T, T) = q_g (group T, hd) k^T / sqrt(hd), one batch entry per (sequence, kv head)
-    gemm(CUBLAS_OP_T, CUBLAS_OP_N, T, group * T, hd, k, hd, skv, q, hd, sq, G.att, T, satt, B * NKV,
-         1.0f / sqrtf((float)hd), 0.0f);
-    phase_begin();
-    causal_softmax_kernel<<<ceil_div(rows, 8), 256>>>(G.att, lse, rows, T); kernelCheck();
-    phase_end(PH_ATTENTION);
-    // y_g (group T, hd) = P_g (group T, T) v (T, hd)
-    gemm(CUBLAS_OP_N, CUBLAS_OP_N, hd, group * T, T, v, hd, skv, G.att, T, satt, G.yp, hd, sq, B * NKV, 1.0f, 0.0f);
-    phase_begin();
-    heads_permute_kernel<<<grid_for((size_t)B * T * NH * hd, 256), 256>>>(G.yp, atty, B, T, NH, hd, 1); kernelCheck();
-    phase_end(PH_ATTENTION);
 }
 
-// backward: dqkv += (dq | dk | dv). The scores are recomputed into the scratch buffer and turned back
-// into P with the forward's lse; then P becomes dscores in place.
+// backward: dqkv += (dq | dk | dv), from the forward's atty and lse (dk, dv and dq in separate kernels:
+// each element has one owner, so the sums need no atomics)
 static void attention_backward_gpu(float *dqkv, const float *datty, const float *qkv, const float *atty, const float *lse,
                                    int B, int T, int NH, int NKV, int hd) {
-    int group = NH / NKV, rows = B * NH * T;
-    long long sq = (long long)group * T * hd, skv = (long long)T * hd, satt = (long long)group * T * T;
-    size_t nq = (size_t)B * NH * T * hd, nkv = (size_t)B * NKV * T * hd;
-    float *q = G.qkvp, *k = q + nq, *v = k + nkv, *dq = G.dqkvp, *dk = dq + nq, *dv = dk + nkv, *dy = G.yp;
+    if ((size_t)B * NH * T > G.rowdot_floats) die("attention: a batch of %d x %d is larger than the GPU's attention buffers", B, T);
     float scale = 1.0f / sqrtf((float)hd);
-    poison(G.att, (size_t)rows * T * sizeof(float));
+    poison(G.rowdot, (size_t)B * NH * T * sizeof(float));
     phase_begin();
-    qkv_permute_kernel<<<grid_for((size_t)B * T * (NH + 2 * NKV) * hd, 256), 256>>>(G.qkvp, qkv, B, T, NH, NKV, hd, 0);
+    attention_rowdot_kernel<<<ceil_div((size_t)B * NH * T, 8), 256>>>(G.rowdot, datty, atty, B, T, NH, hd); kernelCheck();
+    attention_backward_dkv_kernel<<<dim3(ceil_div(T, FA_TILE), NKV, B), FA_THREADS>>>(dqkv, datty, qkv, lse, G.rowdot,
+                                                                                       T, NH, NKV, hd, scale);
     kernelCheck();
-    heads_permute_kernel<<<grid_for((size_t)B * T * NH * hd, 256), 256>>>(dy, datty, B, T, NH, hd, 0); kernelCheck();
-    attention_rowdot_kernel<<<ceil_div(rows, 8), 256>>>(G.rowdot, datty, atty, B, T, NH, hd); kernelCheck();
-    phase_end(PH_ATTENTION);
-    gemm(CUBLAS_OP_T, CUBLAS_OP_N, T, group * T, hd, k, hd, skv, q, hd, sq, G.att, T, satt, B * NKV, scale, 0.0f);
-    phase_begin();
-    softmax_from_lse_kernel<<<grid_for((size_t)rows * T, 256), 256>>>(G.att, lse, (size_t)rows, T); kernelCheck();
-    phase_end(PH_ATTENTION);
-    // dv (T, hd) = sum over the group of P_j^T dy_j = P_g^T (T, group T) dy_g (group T, hd)
-    gemm(CUBLAS_OP_N, CUBLAS_OP_T, hd, T, group * T, dy, hd, sq, G.att, T, satt, dv, hd, skv, B * NKV, 1.0f, 0.0f);
-    phase_begin();
-    softmax_backward_kernel<<<dim3(ceil_div(T, 32), ceil_div(T, 32), B * NH), dim3(32, 32)>>>(G.att, dy, v, G.rowdot,
-                                                                                               T, NH, NKV, hd, scale);
-    kernelCheck();
-    phase_end(PH_ATTENTION);
-    // dq_g (group T, hd) = dS_g (group T, T) k (T, hd); dk (T, hd) = dS_g^T (T, group T) q_g (group T, hd)
-    gemm(CUBLAS_OP_N, CUBLAS_OP_N, hd, group * T, T, k, hd, skv, G.att, T, satt, dq, hd, sq, B * NKV, 1.0f, 0.0f);
-    gemm(CUBLAS_OP_N, CUBLAS_OP_T, hd, T, group * T, q, hd, sq, G.att, T, satt, dk, hd, skv, B * NKV, 1.0f, 0.0f);
-    phase_begin();
-    qkv_permute_kernel<<<grid_for((size_t)B * T * (NH + 2 * NKV) * hd, 256), 256>>>(G.dqkvp, dqkv, B, T, NH, NKV, hd, 1);
+    attention_backward_dq_kernel<<<dim3(ceil_div(T, FA_TILE), NH, B), FA_THREADS>>>(dqkv, datty, qkv, lse, G.rowdot,
+                                                                                     T, NH, NKV, hd, scale);
     kernelCheck();
     phase_end(PH_ATTENTION);
 }
@@ -711,24 +775,22 @@ static void gpu_reserve(float **p, size_t *have, size_t floats) { // scratch tha
     *have = floats;
 }
 
-// after repo.c allocated the model's buffers: the precision, the attention scratch for the largest
-// batch, the bf16 copies; called again after a resume replaced the parameters
+// after repo.c allocated the model's buffers: the precision, the attention backward's row sums for the
+// largest batch, the bf16 copies; called again after a resume replaced the parameters
 static void gpu_prepare(Model *m, const char *precision) {
     gpu_init();
     const Config *c = &m->config;
     G.precision = !strcmp(precision, "tf32") ? PREC_TF32 : !strcmp(precision, "bf16") ? PREC_BF16 : PREC_FP32;
     size_t B = m->max_B, T = m->max_T, BT = B * T, NH = c->n_head;
     size_t QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c), C = c->channels, H = c->hidden, V = c->vocab_size;
-    gpu_reserve(&G.att, &G.att_floats, B * NH * T * T);
-    gpu_reserve(&G.qkvp, &G.qkv_floats, BT * QKV);
-    gpu_reserve(&G.dqkvp, &G.dqkv_floats, BT * QKV);
-    gpu_reserve(&G.yp, &G.y_floats, BT * A);
+    if (c->head_dim > FA_HD_MAX)
+        die("head_dim %d: repo_cuda's attention kernels take head sizes up to %d (use ./repo)", c->head_dim, FA_HD_MAX);
     gpu_reserve(&G.rowdot, &G.rowdot_floats, B * NH * T);
     if (!G.norm) { G.norm = (double *)gpu_alloc(sizeof(double)); G.bad = (unsigned long long *)gpu_alloc(sizeof(unsigned long long)); }
     G.params = m->params_memory; G.n_params = m->num_parameters;
-    if (G.precision == PREC_BF16) { // the largest matmul operand: weights, (B T, width) rows, logits, probabilities
+    if (G.precision == PREC_BF16) { // the largest matmul operand: weights, (B T, width) rows, logits
         size_t big = V * C, R = m->max_R;
-        size_t cand[] = {R * V, BT * QKV, BT * F, BT * H, BT * A, BT * C, F * C, C * H, QKV * C, C * A, B * NH * T * T};
+        size_t cand[] = {R * V, BT * QKV, BT * F, BT * H, BT * A, BT * C, F * C, C * H, QKV * C, C * A};
         for (size_t i = 0; i < sizeof cand / sizeof *cand; i++) if (cand[i] > big) big = cand[i];
         if (big > G.bf_floats) {
             G.bf_floats = big;
