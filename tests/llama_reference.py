@@ -234,6 +234,7 @@ SHAPES = {
     "l_hd6": ("llama", 2, 16, 4, 2, 24, 61, 48, 1e-6, 10000.0, False, {"head_dim": 6}),
     "qwen2": ("qwen2", 2, 16, 4, 2, 24, 59, 48, 1e-6, 10000.0, False, {}),              # q/k/v biases
     "mistral": ("mistral", 2, 16, 4, 1, 24, 57, 48, 1e-5, 10000.0, True, {}),           # sliding_window null
+    "l_long": ("llama", 2, 36, 3, 1, 48, 67, 320, 1e-6, 10000.0, False, {}),           # long sequences, hd 12, GQA 3
 }
 
 CASES = [
@@ -260,6 +261,10 @@ CASES = [
          args=dict(loss="sft", batch_pairs=3, grad_clip="on", lr_schedule="linear", warmup_steps=1)),
     dict(name="sft_qwen2_trunc", shape="qwen2", data=dict(n=6, plen=(1, 9), rlen=(1, 9), long=True),
          args=dict(loss="sft", batch_pairs=3, max_len=10, grad_clip="on")),
+    # sequences of 230-315 tokens (odd lengths, one-token responses) over several attention tiles, 3 query
+    # heads per kv head, one pair of the first batch filtered (its sequences skip the attention backward)
+    dict(name="repo_l_long_gqa3_partial", shape="l_long", data=dict(n=6, plen=(230, 290), rlen=(1, 25), one_tok=True),
+         args=dict(loss="repo", gamma="auto_partial", batch_pairs=3, steps=2, grad_clip="on")),
 ]
 
 

@@ -25,7 +25,8 @@ on every machine.
 
 Coverage of the cases (CASES below): repo, simpo, dpo, ipo, sft each on at least two
 model shapes (1-3 layers, n_embd 8-24, 1-4 heads, vocab 50-200, n_positions 32-64, LN eps 1e-5
-and 1e-6); one-token responses; odd lengths; a repo batch where exactly some pairs are filtered
+and 1e-6); one-token responses; odd lengths; sequences of 230-315 tokens (simpo_long_s5, n_positions
+320: several tiles of the tiled attention on the CPU and the GPU); a repo batch where exactly some pairs are filtered
 at step 1 (gamma picked between two initial margins); linear and cosine gamma schedules; linear
 and cosine lr schedules with and without warmup; --micro-batch-pairs not dividing and dividing
 --batch-pairs; truncation with the default and an explicit --max-prompt-len (long prompt cut,
@@ -583,6 +584,7 @@ SHAPES = {
     "s2": (2, 24, 4, 150, 64, 1e-5),
     "s3": (3, 24, 3, 200, 64, 1e-5),
     "s4": (2, 16, 2, 97, 48, 1e-6),
+    "s5": (2, 24, 2, 61, 320, 1e-5),   # long sequences: several attention tiles (CPU 64, GPU 16 rows), head size 12
 }
 
 # storage: prefix (True: names start with transformer.), dtype, extra (attn.bias buffers + lm_head)
@@ -643,6 +645,9 @@ CASES = [
          args=dict(loss="dpo-repo", gamma="auto_partial", batch_pairs=6, micro_batch_pairs=4, grad_clip="on")),
     dict(name="dpo_repo_pp_s3", shape="s3", data=dict(n=4, plen=(3, 9), rlen=(2, 9)),
          args=dict(loss="dpo-repo++", gamma=2.0, beta=0.1, batch_pairs=4, grad_clip="on")),
+    # sequences of 230-315 tokens (odd lengths, one-token responses): the tiled attention over several tiles
+    dict(name="simpo_long_s5", shape="s5", data=dict(n=4, plen=(230, 290), rlen=(1, 25), one_tok=True),
+         args=dict(loss="simpo", gamma=0.5, beta=2.0, batch_pairs=2, steps=2, grad_clip="on")),
 ]
 
 
