@@ -43,6 +43,22 @@ The tuned matrix product is matmul.c; the plain one here is what it computes.
 // 1. the layers, each forward beside its backward. Backward functions accumulate (+=).
 // Shapes: N rows (B sequences of T tokens), C channels. pos[n] is row n's position in its sequence.
 
+// e^x, vectorizable (a call to expf is not: -fno-finite-math-only leaves glibc's vector expf
+// undeclared), for the softmaxes, GELU's tanh and SwiGLU's sigmoid. e^x = 2^n e^f, n = round(x / ln 2),
+// f = x - n ln 2 in two parts (Cody-Waite), e^f by Cephes' expf polynomial: within 1e-7 relative of e^x
+// for x in [-87, 88]; x is clamped to that range (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38).
+static inline float exp_fast(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float n = floorf(x * 1.44269504f + 0.5f);
+    float f = fmaf(n, 2.12194440e-4f, fmaf(n, -0.693359375f, x));
+    float p = ((((1.9875691500e-4f * f + 1.3981999507e-3f) * f + 8.3334519073e-3f) * f + 4.1665795894e-2f) * f
+               + 1.6666665459e-1f) * f + 5.0000001201e-1f;
+    int bits = ((int)n + 127) << 23; // 2^n
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return (p * f * f + f + 1.0f) * two_n;
+}
+
 // out = wte[token] + wpe[pos]   (Llama has no wpe: out = wte[token])
 static void encoder_forward(float *out, const int *tokens, const int *pos, const float *wte, const float *wpe, int N, int C) {
     #pragma omp parallel for
@@ -317,21 +333,6 @@ static void __attribute__((unused)) attention_backward_reference(float *dqkv, co
 #define ATT_TILE 64
 static int att_min(int a, int b) { return a < b ? a : b; }
 
-// e^x for x <= ~0, vectorizable (a call to expf is not: -fno-finite-math-only leaves glibc's vector
-// expf undeclared). e^x = 2^n e^f, n = round(x / ln 2), f = x - n ln 2 in two parts (Cody-Waite), e^f by
-// Cephes' expf polynomial: within 1e-7 relative of e^x for x >= -87; below, clamped to e^-87 ~ 1.6e-38
-static inline float att_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    float n = floorf(x * 1.44269504f + 0.5f);
-    float f = fmaf(n, 2.12194440e-4f, fmaf(n, -0.693359375f, x));
-    float p = ((((1.9875691500e-4f * f + 1.3981999507e-3f) * f + 8.3334519073e-3f) * f + 4.1665795894e-2f) * f
-               + 1.6666665459e-1f) * f + 5.0000001201e-1f;
-    int bits = ((int)n + 127) << 23; // 2^n
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    return (p * f * f + f + 1.0f) * two_n;
-}
-
 // c[r][j] (+)= sum_k a[r * a_stride + k * a_step] b[k * b_stride + j] for r < rows, j < cols; c rows c_stride
 // apart, overwritten or (accumulate) added to. In MM_ROWS x MM_COLS blocks; a ragged last block is
 // computed whole, overlapping the one before it (mm_block's fast path), and only its new part written.
@@ -387,12 +388,12 @@ static void attention_forward(float *out, float *lse, const float *qkv, int B, i
                             const float *sj = st + j * ATT_TILE;
                             for (int r = j > off ? j - off : 0; r < rows; r++) mx[r] = sj[r] > mx[r] ? sj[r] : mx[r];
                         }
-                        for (int r = 0; r < rows; r++) { alpha[r] = att_exp(m[r] - mx[r]); l[r] *= alpha[r]; m[r] = mx[r]; }
+                        for (int r = 0; r < rows; r++) { alpha[r] = exp_fast(m[r] - mx[r]); l[r] *= alpha[r]; m[r] = mx[r]; }
                         for (int j = 0; j < cols; j++) {
                             float *pj = st + j * ATT_TILE;
                             int first = j > off ? j - off : 0;
                             for (int r = 0; r < first; r++) pj[r] = 0;
-                            for (int r = first; r < rows; r++) { pj[r] = att_exp(pj[r] - mx[r]); l[r] += pj[r]; }
+                            for (int r = first; r < rows; r++) { pj[r] = exp_fast(pj[r] - mx[r]); l[r] += pj[r]; }
                         }
                         for (int r = 0; r < rows; r++)
                             for (int i = 0; i < hd; i++) o[r * hd + i] *= alpha[r];
@@ -454,7 +455,7 @@ static void attention_backward(float *dqkv, const float *dout, const float *qkv,
                                 int n = att_min(cols, t0 + r - j0 + 1); // causal: keys j0 + j <= t0 + r
                                 float *pr = p + r * ATT_TILE, *dsr = ds + r * ATT_TILE;
                                 for (int j = 0; j < n; j++) {
-                                    pr[j] = att_exp(pr[j] - L[r]);
+                                    pr[j] = exp_fast(pr[j] - L[r]);
                                     dsr[j] = pr[j] * (dsr[j] - Dt[r]) * scale;
                                 }
                                 for (int j = n; j < cols; j++) pr[j] = dsr[j] = 0;
@@ -523,11 +524,16 @@ static void rope_backward(float *dqkv, const int *pos, const float *cos_t, const
 
 // gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 #define GELU_SCALE 0.7978845608028654f
+// tanh u = sign(u) (1 - e^-2|u|) / (1 + e^-2|u|): one exp_fast, no overflow
+static inline float tanh_fast(float u) {
+    float e = exp_fast(-2.0f * fabsf(u)), t = (1.0f - e) / (1.0f + e);
+    return u < 0 ? -t : t;
+}
 static void gelu_forward(float *out, const float *inp, size_t n) {
     #pragma omp parallel for
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
 
@@ -535,19 +541,24 @@ static void gelu_forward(float *out, const float *inp, size_t n) {
 static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
     #pragma omp parallel for
     for (size_t i = 0; i < n; i++) {
-        float x = inp[i], u = GELU_SCALE * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float x = inp[i], u = GELU_SCALE * (x + 0.044715f * x * x * x), th = tanh_fast(u);
         float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
     }
 }
 
 // SwiGLU on rows [gate (H) | up (H)]: out = silu(gate) * up, silu(g) = g sigmoid(g)
+// sigmoid g = 1 / (1 + e^-g), from e^-|g| <= 1 on either side of 0
+static inline float sigmoid_fast(float g) {
+    float e = exp_fast(-fabsf(g));
+    return g >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
 static void swiglu_forward(float *out, const float *inp, int N, int H) {
     #pragma omp parallel for
     for (int n = 0; n < N; n++) {
         const float *g = inp + (size_t)n * 2 * H, *u = g + H;
         float *o = out + (size_t)n * H;
-        for (int i = 0; i < H; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        for (int i = 0; i < H; i++) o[i] = g[i] * sigmoid_fast(g[i]) * u[i];
     }
 }
 
@@ -558,7 +569,7 @@ static void swiglu_backward(float *dinp, const float *inp, const float *dout, in
         const float *g = inp + (size_t)n * 2 * H, *u = g + H, *d = dout + (size_t)n * H;
         float *dg = dinp + (size_t)n * 2 * H, *du = dg + H;
         for (int i = 0; i < H; i++) {
-            float sig = 1.0f / (1.0f + expf(-g[i]));
+            float sig = sigmoid_fast(g[i]);
             dg[i] += d[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));
             du[i] += d[i] * g[i] * sig;
         }
@@ -596,7 +607,7 @@ static void logprob_forward(float *logp, float *lse, const float *logits, const 
         float maxval = -INFINITY;
         for (int v = 0; v < V; v++) if (z[v] > maxval) maxval = z[v];
         float sum = 0;
-        for (int v = 0; v < V; v++) sum += expf(z[v] - maxval);
+        for (int v = 0; v < V; v++) sum += exp_fast(z[v] - maxval);
         lse[r] = maxval + logf(sum);
         logp[r] = z[targets[r]] - lse[r];
     }
@@ -607,7 +618,7 @@ static void logprob_backward(float *logits_to_dlogits, const float *dlogp, const
     #pragma omp parallel for
     for (int r = 0; r < R; r++) {
         float *z = logits_to_dlogits + (size_t)r * V, g = dlogp[r];
-        for (int v = 0; v < V; v++) z[v] = -g * expf(z[v] - lse[r]);
+        for (int v = 0; v < V; v++) z[v] = -g * exp_fast(z[v] - lse[r]);
         z[targets[r]] += g;
     }
 }

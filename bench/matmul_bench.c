@@ -54,7 +54,7 @@ static void run_blas(const Bufs *b, int prod) {
 static void set_threads(int t) { omp_set_num_threads(t); openblas_set_num_threads(t); }
 
 // times ours and OpenBLAS alternately (after one warm-up call each) for about `seconds` in all
-static void bench_product(const Shape *s, int prod, int threads, double seconds) {
+static void bench_product(const Shape *s, int prod, int threads, double seconds, double *ours_out, double *blas_out) {
     Bufs b = {random_floats((size_t)s->N * s->C, 1), random_floats((size_t)s->OC * s->C, 2), random_floats(s->OC, 3),
               random_floats((size_t)s->N * s->OC, 4), random_floats((size_t)s->N * s->OC, 5),
               random_floats((size_t)s->N * s->C, 6), random_floats((size_t)s->OC * s->C, 7), s->N, s->C, s->OC};
@@ -90,13 +90,17 @@ static void bench_product(const Shape *s, int prod, int threads, double seconds)
     else printf("  %-16s", "");
     printf("  %2d\n", reps);
     fflush(stdout);
+    if (ours_out) *ours_out = mo;
+    if (blas_out) *blas_out = mb;
     free(b.inp); free(b.w); free(b.bias); free(b.dout); free(b.out); free(b.dinp); free(b.dw);
 }
 
 // the machine's sgemm peak: OpenBLAS and ours on a 2048^3 product
 static void peak(int threads, double seconds) {
     Shape s = {"peak (square)", 2048, 2048, 2048};
-    bench_product(&s, FWD, threads, seconds);
+    double ours, blas;
+    bench_product(&s, FWD, threads, seconds, &ours, &blas);
+    printf("peak-gflops threads %d ours %.1f openblas %.1f\n", threads, ours, blas); // for scripts
 }
 
 int main(int argc, char **argv) {
@@ -130,7 +134,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             if (!strcmp(which, "layers") && strstr(shapes[i].name, "lm head")) continue;
             if (strcmp(which, "all") && strcmp(which, "layers") && !strstr(shapes[i].name, which)) continue; // a name
-            for (int prod = 0; prod < NPROD; prod++) bench_product(&shapes[i], prod, thr[ti], seconds);
+            for (int prod = 0; prod < NPROD; prod++) bench_product(&shapes[i], prod, thr[ti], seconds, NULL, NULL);
         }
     }
     return 0;
