@@ -5,10 +5,10 @@ CC ?= gcc
 CFLAGS ?= -O3 -march=native -ffast-math -fno-finite-math-only -Wall -Wextra -Wno-unused-parameter
 OPENMP ?= -fopenmp
 LDLIBS = -lcjson -lpcre2-8 -lm
-SOURCES = repo.c io.c tokenizer.c data.c
-HEADERS = io.h tokenizer.h gguf.h data.h
+SOURCES = repo.c checkpoint.c io.c tokenizer.c data.c outdir.c dist.c
+HEADERS = model.h io.h tokenizer.h gguf.h data.h outdir.h dist.h
 
-.PHONY: all test run policy experiments smollm2 clean
+.PHONY: all test run policy experiments smollm2 clean cuda cuda-mpi
 
 all: repo
 
@@ -23,6 +23,11 @@ repo: $(SOURCES) $(HEADERS) gguf.o
 repo_noomp: $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unknown-pragmas -DREPO_GGUF -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
+# data parallel across processes (dist.c with MPI): mpirun -np N ./repo_mpi train ... (README: Scaling out)
+MPICC ?= mpicc
+repo_mpi: $(SOURCES) $(HEADERS) gguf.o
+	$(MPICC) $(CFLAGS) $(OPENMP) -DREPO_MPI -o $@ $(SOURCES) gguf.o $(LDLIBS)
+
 # the GPU build (repo.cu: the training step in CUDA + cuBLAS) for A100 (sm_80) and H100 (sm_90);
 # compiles and links without a GPU. repo.c's CPU-only functions go unused there.
 NVCC ?= nvcc
@@ -31,6 +36,14 @@ cuda: repo_cuda
 repo_cuda: repo.cu $(SOURCES) $(HEADERS) gguf.o
 	$(NVCC) -O3 $(CUDA_ARCH) -Xcompiler -fopenmp -Xcompiler -Wall -Xcompiler -Wno-unused-function -DREPO_GGUF \
 		-o $@ repo.cu $(filter-out repo.c,$(SOURCES)) gguf.o $(LDLIBS) -lcublas
+
+# one GPU per MPI process, the gradients summed with NCCL: mpirun -np N ./repo_cuda_mpi train ...
+MPI_CFLAGS = $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS = $(shell $(MPICC) --showme:link 2>/dev/null)
+cuda-mpi: repo_cuda_mpi
+repo_cuda_mpi: repo.cu $(SOURCES) $(HEADERS) gguf.o
+	$(NVCC) -O3 $(CUDA_ARCH) -Xcompiler -fopenmp -Xcompiler -Wall -Xcompiler -Wno-unused-function -DREPO_MPI -DREPO_NCCL \
+		$(MPI_CFLAGS) -o $@ repo.cu $(filter-out repo.c,$(SOURCES)) gguf.o $(LDLIBS) -lcublas -lnccl $(MPI_LIBS)
 
 tests/test_layers: tests/test_layers.c $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unused-function $(OPENMP) -DREPO_GGUF -o $@ tests/test_layers.c io.c tokenizer.c data.c gguf.o $(LDLIBS)
@@ -74,4 +87,4 @@ test:
 	@bash tests/run_all.sh
 
 clean:
-	rm -f repo repo_cuda repo_noomp gguf.o tests/compare tests/test_layers data/arith/arith
+	rm -f repo repo_cuda repo_cuda_mpi repo_noomp repo_mpi gguf.o tests/compare tests/test_layers data/arith/arith
