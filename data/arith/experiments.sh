@@ -90,7 +90,7 @@ before=$(sed 's/.*greedy (first sample) exact \([0-9.]*\).*/\1/' "$E/policy_scor
 # runs; with 3 seeds a side that is 3.5 standard errors of the difference of the means, about the
 # two-sided 95% point of Welch's t at 2 to 4 degrees of freedom.
 awk -F'\t' -v nseeds=$NSEEDS -v budgets="$BUDGETS" -v sweep_budgets="$SWEEP_BUDGETS" -v gammas="$SWEEP_GAMMAS" -v before="$before" \
-    -v grid="$(echo "$GRID" | cut -d: -f1 | tr '\n' ' ')" -v low="$(echo "$LOW_EXTRA" | cut -d: -f1 | tr '\n' ' ')" '
+    -v grid="$(echo "$GRID" | cut -d: -f1 | tr '\n' ' ')" '
 function label(b,   lr, ep) { lr = b; sub(/^lr/, "", lr); sub(/_e.*/, "", lr); ep = b; sub(/.*_e/, "", ep)
     return "lr " lr " × " ep (ep == 1 ? " epoch" : " epochs") }
 function cell(b, c) { return ((b, c) in m) ? sprintf("%.3f ± %.3f", m[b, c], sd[b, c]) : "" }
@@ -363,4 +363,5 @@ do for [w in "best worst"] {
 }
 unset multiplot
 GP
-echo "experiments took $(( $(date +%s) - t0 )) s ($t_runs s of runs, $JOBS at a time); figures in $FIG, tables in $E/summary.md"
+echo "experiments took $(( $(date +%s) - t0 )) s ($t_runs s of runs, $JOBS at a time), CPU time (user, system) $(times | tail -n 1)"
+echo "figures in $FIG, tables in $E/summary.md"
