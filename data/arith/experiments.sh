@@ -2,6 +2,7 @@
 # make experiments: the paper's claims tested on the main job's policy and pairs, from the gentle
 # training budget where every loss works to the one where most of them over-optimize.
 #   1. a budget grid: learning rate (2e-5, 6e-5, 2e-4, cosine) x epochs (1, 3) for every loss below
+#      (the second beta of DPO and IPO at 1 epoch only)
 #   2. RePO's gamma sweep at four budgets (the inverted U), schedules against fixed gamma
 #   3. held-out accuracy every SNAP steps of the 3-epoch runs at lr >= 6e-5 (when over-optimization sets in)
 # Every run is repeated with 3 seeds (the seed orders the batches) and scored by the greedy answers
@@ -36,6 +37,9 @@ dpo_b0.5:--loss dpo --beta 0.5
 ipo_b0.1:--loss ipo --beta 0.1
 ipo_b0.5:--loss ipo --beta 0.5
 sft_chosen:--loss sft"
+# the second beta of DPO and IPO runs at the 1-epoch budgets only: the whole grid at 3 epochs too
+# takes over 45 minutes on a shared 2-core machine; the verdicts use beta 0.1 for both
+E1_ONLY="dpo_b0.5 ipo_b0.5"
 # more gamma for the inverted U, at the low end and wherever over-optimization can happen
 SWEEP_EXTRA="repo_g0.1:--loss repo --gamma 0.1
 repo_g0.4:--loss repo --gamma 0.4
@@ -59,6 +63,7 @@ job_list() {
             { echo "$GRID"; if [[ " $SWEEP_BUDGETS " == *" $b "* ]]; then echo "$SWEEP_EXTRA"; fi
               if [ $b = lr2e-5_e1 ]; then echo "$LOW_EXTRA"; fi; } |
             while IFS=: read -r name flags; do
+                if [[ $b == *_e3 && " $E1_ONLY " == *" $name "* ]]; then continue; fi
                 echo "$E/runs/$b/$name/seed$s $snap $(budget_flags $b) --seed $s $flags"
             done
         done
@@ -113,7 +118,7 @@ END {
     for (j = 1; j <= nc; j++) { printf "| `%s` |", C[j]; for (i = 1; i <= nb; i++) printf " %s |", cell(B[i], C[j]); printf "\n" }
     printf "\n## No-carry problems answered 10 too large (the over-optimized habit), mean over seeds\n\n| loss |"
     for (i = 1; i <= nb; i++) printf " %s |", label(B[i]); printf "\n|---|"; for (i = 1; i <= nb; i++) printf "---|"; printf "\n"
-    for (j = 1; j <= nc; j++) { printf "| `%s` |", C[j]; for (i = 1; i <= nb; i++) printf " %.3f |", p10[B[i], C[j]]; printf "\n" }
+    for (j = 1; j <= nc; j++) { printf "| `%s` |", C[j]; for (i = 1; i <= nb; i++) printf((B[i], C[j]) in m ? " %.3f |" : " |", p10[B[i], C[j]]); printf "\n" }
     printf "\n## RePO, constant gamma\n\n| gamma |"; for (i = 1; i <= ns; i++) printf " %s |", label(SB[i])
     printf "\n|---|"; for (i = 1; i <= ns; i++) printf "---|"; printf "\n"
     for (k = 1; k <= ng; k++) { printf "| %s |", G[k]; for (i = 1; i <= ns; i++) printf " %s |", cell(SB[i], "repo_g" G[k]); printf "\n" }
@@ -123,13 +128,15 @@ END {
     printf "\n## Verdicts\n\nTwo means are told apart when they differ by more than 2·sqrt(sA² + sB²).\n\n"
     printf "**Which losses over-optimize**: a budget with more training (higher lr, more epochs, or both) whose mean is told apart below that of a smaller budget (the best smaller one is named); * marks a mean below the policy before training (%.3f).\n\n", before
     for (j = 1; j <= nc; j++) {
-        c = C[j]; lost = ""
+        c = C[j]; lost = ""; ran = 0; for (i = 1; i <= nb; i++) ran += (B[i], c) in m
         for (i = 2; i <= nb; i++) {
-            bb = 0; for (k = 1; k <= nb; k++) if (k != i && less(B[k], B[i]) && (!bb || m[B[k], c] > m[B[bb], c])) bb = k
+            if (!((B[i], c) in m)) continue
+            bb = 0; for (k = 1; k <= nb; k++) if (k != i && less(B[k], B[i]) && ((B[k], c) in m) && (!bb || m[B[k], c] > m[B[bb], c])) bb = k
             if (bb && m[B[bb], c] > m[B[i], c] && apart(B[bb], c, B[i], c))
                 lost = lost sprintf("%s %.3f%s (< %.3f at %s), ", short(B[i]), m[B[i], c], m[B[i], c] < before ? "*" : "", m[B[bb], c], short(B[bb]))
         }
-        printf "- `%s`: %s\n", c, lost == "" ? "**does not over-optimize** in this grid" : "**over-optimizes** at " substr(lost, 1, length(lost) - 2)
+        printf "- `%s`: %s%s\n", c, lost == "" ? "**does not over-optimize** in this grid" : "**over-optimizes** at " substr(lost, 1, length(lost) - 2),
+            ran < nb ? sprintf(" (run at %d of the %d budgets)", ran, nb) : ""
     }
     printf "\n**Inverted U in gamma** (gamma 0 and the largest gamma both below an interior best):\n\n"
     for (i = 1; i <= ns; i++) {
@@ -174,6 +181,7 @@ field() { sed -n "s/.*\"$1\": *\([-0-9.eE+naif]*\).*/\1/p" "$2"; } # field KEY L
 mean_of() { grep -P "^$1\t$2\t" "$E/summary.tsv" | cut -f3,4; }  # mean_of BUDGET LOSS: "mean<TAB>std"
 REPO_LINES="repo_g0 repo_g0.2 repo_g0.6 repo_g1.0 repo_1.0to0.2 repo_0.2to1.0"
 BASE_LINES="simpo_b2.5_g0.6 simpo_b10_g0.6 dpo_b0.1 dpo_b0.5 ipo_b0.1 ipo_b0.5 sft_chosen"
+BASE_LINES_E3=$(for c in $BASE_LINES; do [[ " $E1_ONLY " == *" $c "* ]] || echo -n "$c "; done)
 # 1. held-out accuracy against the learning rate, for 1 and for 3 epochs, one line per loss
 for c in $REPO_LINES $BASE_LINES; do
     for ep in 1 3; do
@@ -189,12 +197,12 @@ set xlabel "peak learning rate"; set ylabel "held-out greedy accuracy"; set key 
 set title "RePO, 1 epoch"; plot $(lines 1 $REPO_LINES), $before with lines dt 2 lc rgb "gray" title "policy before"
 set title "RePO, 3 epochs"; plot $(lines 3 $REPO_LINES), $before with lines dt 2 lc rgb "gray" title "policy before"
 set title "baselines, 1 epoch"; plot $(lines 1 $BASE_LINES), $before with lines dt 2 lc rgb "gray" title "policy before"
-set title "baselines, 3 epochs"; plot $(lines 3 $BASE_LINES), $before with lines dt 2 lc rgb "gray" title "policy before"
+set title "baselines, 3 epochs"; plot $(lines 3 $BASE_LINES_E3), $before with lines dt 2 lc rgb "gray" title "policy before"
 unset multiplot
 GP
 # 2. held-out accuracy over the steps of the over-trained runs (mean over seeds at each snapshot)
 for b in lr6e-5_e3 lr2e-4_e3; do
-    for c in $REPO_LINES $BASE_LINES; do
+    for c in $REPO_LINES $BASE_LINES_E3; do
         { echo "0 $before"; cat "$E"/runs/$b/$c/seed*/curve.tsv | awk -F'\t' '{ s[$1] += $2; n[$1]++ } END { for (k in s) print k, s[k] / n[k] }' | sort -n; } > "$E/fig_steps_${b}_$c.dat"
     done
 done
@@ -202,7 +210,7 @@ done
 {
     printf "\n## During the 3-epoch runs: the lowest held-out accuracy (mean over seeds at each snapshot, every %d steps) and the end\n\n" "$SNAP"
     printf "| loss | lr 6e-5: lowest (step) | lr 6e-5: end | lr 2e-4: lowest (step) | lr 2e-4: end |\n|---|---|---|---|---|\n"
-    for c in $REPO_LINES $BASE_LINES; do
+    for c in $REPO_LINES $BASE_LINES_E3; do
         printf "| \`%s\` |" "$c"
         for b in lr6e-5_e3 lr2e-4_e3; do
             awk 'NR > 1 { if (!lo || $2 < lo) { lo = $2; at = $1 } end = $2 } END { printf " %.3f (%d) | %.3f |", lo, at, end }' "$E/fig_steps_${b}_$c.dat"
@@ -216,9 +224,9 @@ set terminal pngcairo size 1200,900 font "sans,10" noenhanced; set output "$FIG/
 set multiplot layout 2,2 title "held-out greedy accuracy during the 3-epoch runs (mean over $NSEEDS seeds at each step; 51 steps per epoch, warmup 10)"
 set yrange [0:1.02]; set xlabel "step"; set ylabel "held-out greedy accuracy"; set key outside right top; set xtics 17
 set title "RePO, lr 6e-5"; plot $(steplines lr6e-5_e3 $REPO_LINES)
-set title "baselines, lr 6e-5"; plot $(steplines lr6e-5_e3 $BASE_LINES)
+set title "baselines, lr 6e-5"; plot $(steplines lr6e-5_e3 $BASE_LINES_E3)
 set title "RePO, lr 2e-4"; plot $(steplines lr2e-4_e3 $REPO_LINES)
-set title "baselines, lr 2e-4"; plot $(steplines lr2e-4_e3 $BASE_LINES)
+set title "baselines, lr 2e-4"; plot $(steplines lr2e-4_e3 $BASE_LINES_E3)
 unset multiplot
 GP
 # 3. the gamma sweep at each of its budgets
@@ -273,7 +281,7 @@ fig_filtered lr6e-5_e3 "$FIG/filtered_fraction_lr6e-5_e3.png"
 # 7. likelihood displacement: chosen and rejected mean log-probs per loss, seed 1
 fig_likelihood() { # BUDGET PNG
     local plot_lines="" color=0 c log
-    for c in repo_1.0to0.2 repo_g0.2 simpo_b2.5_g0.6 dpo_b0.1 ipo_b0.5 sft_chosen; do
+    for c in repo_1.0to0.2 repo_g0.2 simpo_b2.5_g0.6 dpo_b0.1 ipo_b0.1 sft_chosen; do
         log=$E/runs/$1/$c/seed1/log.jsonl; color=$((color + 1))
         paste <(field chosen_logp "$log") <(field rejected_logp "$log") | awk '{ print NR, $1, $2 }' > "$E/fig_disp_$1_$c.dat"
         plot_lines="$plot_lines \"$E/fig_disp_$1_$c.dat\" using 1:2 with lines lw 2 lc $color title \"$c chosen\", \"$E/fig_disp_$1_$c.dat\" using 1:3 with lines dt 2 lw 2 lc $color title \"$c rejected\","
