@@ -22,7 +22,8 @@ if ! "$REPO" train --help 2>&1 | grep -q -- --snapshot-every; then
 fi
 
 # The budgets, from least to most training (lr x epochs = 2, 6, 6, 18, 20, 60 in units of 1e-5)
-BUDGETS="lr2e-5_e1 lr2e-5_e3 lr6e-5_e1 lr6e-5_e3 lr2e-4_e1 lr2e-4_e3"
+# BUDGETS and SWEEP_BUDGETS can be narrowed from the environment (a shorter run on a busy machine)
+BUDGETS=${BUDGETS:-"lr2e-5_e1 lr2e-5_e3 lr6e-5_e1 lr6e-5_e3 lr2e-4_e1 lr2e-4_e3"}
 # The losses of the grid: NAME FLAGS (gamma in mean log-prob per token; DPO/IPO beta on summed log-probs)
 GRID="repo_g0:--loss repo --gamma 0
 repo_g0.2:--loss repo --gamma 0.2
@@ -44,7 +45,7 @@ E1_ONLY="dpo_b0.5 ipo_b0.5"
 SWEEP_EXTRA="repo_g0.1:--loss repo --gamma 0.1
 repo_g0.4:--loss repo --gamma 0.4
 repo_g1.5:--loss repo --gamma 1.5"
-SWEEP_BUDGETS="lr2e-5_e1 lr6e-5_e1 lr6e-5_e3 lr2e-4_e3"
+SWEEP_BUDGETS=${SWEEP_BUDGETS:-"lr2e-5_e1 lr6e-5_e1 lr6e-5_e3 lr2e-4_e3"}
 SWEEP_GAMMAS="0 0.1 0.2 0.4 0.6 1.0 1.5"
 # SimPO's beta towards RePO's limit, at the low budget only
 LOW_EXTRA="simpo_b1_g0.6:--loss simpo --gamma 0.6 --beta 1
@@ -59,6 +60,7 @@ job_list() {
     local s b snap
     for s in $SEEDS; do
         for b in lr2e-4_e3 lr6e-5_e3 lr2e-5_e3 lr2e-4_e1 lr6e-5_e1 lr2e-5_e1; do
+            [[ " $BUDGETS " == *" $b "* ]] || continue
             snap=0; case $b in lr2e-5_*|*_e1) ;; *) snap=$SNAP ;; esac
             { echo "$GRID"; if [[ " $SWEEP_BUDGETS " == *" $b "* ]]; then echo "$SWEEP_EXTRA"; fi
               if [ $b = lr2e-5_e1 ]; then echo "$LOW_EXTRA"; fi; } |
