@@ -220,6 +220,35 @@ done
         echo
     done
 } | tee -a "$E/summary.md"
+# the emergent curriculum in numbers: per run, the mean filtered fraction (M >= gamma) over the
+# first and over the last tenth of the steps; per budget and RePO loss, mean ± std over seeds
+while read -r d _; do
+    c=${d%/seed*}; c=${c##*/}; b=${d%/*/seed*}; b=${b##*/}
+    [[ " $REPO_LINES " == *" $c "* ]] || continue
+    field filtered_frac "$d/log.jsonl" | awk -v b=$b -v c=$c '{ v[NR] = $1 }
+        END { w = int(NR / 10); if (w < 1) w = 1; for (i = 1; i <= w; i++) { f += v[i]; l += v[NR - w + i] }
+              printf "%s\t%s\t%.4f\t%.4f\n", b, c, f / w, l / w }'
+done < "$E/jobs.txt" > "$E/filtered.tsv"
+awk -F'\t' -v budgets="$BUDGETS" -v lines="$REPO_LINES" '
+    { k = $1 SUBSEP $2; n[k]++; f[k] += $3; ff[k] += $3 * $3; l[k] += $4; ll[k] += $4 * $4 }
+    function sd(s, q, n,   v) { v = n > 1 ? (q - s * s / n) / (n - 1) : 0; return sqrt(v > 0 ? v : 0) }
+    END {
+        nb = split(budgets, B, " "); nc = split(lines, C, " ")
+        printf "\n## The emergent curriculum: filtered fraction over the first -> the last tenth of the steps (mean ± std over seeds)\n\n"
+        printf "Up / down: the last is told apart above / below the first (the rule above); = : not distinguishable.\n\n| loss |"
+        for (i = 1; i <= nb; i++) { x = B[i]; sub(/^lr/, "", x); sub(/_e/, " × ", x); printf " %s |", x }
+        printf "\n|---|"; for (i = 1; i <= nb; i++) printf "---|"; printf "\n"
+        for (j = 1; j <= nc; j++) {
+            printf "| `%s` |", C[j]
+            for (i = 1; i <= nb; i++) {
+                k = B[i] SUBSEP C[j]; if (!(k in n)) { printf " |"; continue }
+                mf = f[k] / n[k]; ml = l[k] / n[k]; sf = sd(f[k], ff[k], n[k]); sl = sd(l[k], ll[k], n[k])
+                v = (ml - mf) ^ 2 > 4 * (sf ^ 2 + sl ^ 2) ? (ml > mf ? "up" : "down") : "="
+                printf " %.3f ± %.3f -> %.3f ± %.3f %s |", mf, sf, ml, sl, v
+            }
+            printf "\n"
+        }
+    }' "$E/filtered.tsv" | tee -a "$E/summary.md"
 steplines() { local b=$1 out="" c; shift; for c in "$@"; do out="$out \"$E/fig_steps_${b}_$c.dat\" using 1:2 with linespoints lw 2 pt 7 ps 0.5 title \"$c\","; done; echo "${out%,}"; }
 gnuplot <<GP
 set terminal pngcairo size 1200,900 font "sans,10" noenhanced; set output "$FIG/steps.png"
