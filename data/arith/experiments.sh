@@ -402,5 +402,6 @@ do for [w in "best worst"] {
 }
 unset multiplot
 GP
-echo "experiments took $(( $(date +%s) - t0 )) s ($t_runs s of runs, $JOBS at a time), CPU time (user, system) $(times | tail -n 1)"
+times > "$E/times.txt" # the builtin in this shell, not in a $( ) subshell, which has no children
+echo "experiments took $(( $(date +%s) - t0 )) s ($t_runs s of runs, $JOBS at a time), CPU time of the runs (user, system) $(tail -n 1 "$E/times.txt")"
 echo "figures in $FIG, tables in $E/summary.md"
