@@ -5,7 +5,9 @@
 //                                                with --split test N distinct held-out problems
 //   arith sft --n N --seed S --error-rate E      SFT data (train split): the right sum, except that when
 //                                                the ones digits carry, the carry is dropped with probability E
-//   arith score --samples FILE                   accuracy of `repo sample` output (first sample: greedy)
+//   arith score --samples FILE                   accuracy of `repo sample` output (first sample: greedy),
+//                                                also split by carry / no carry, and how often a
+//                                                no-carry answer is 10 too large (the over-trained habit)
 //   arith pairs --samples FILE --out FILE        best vs worst sample per prompt; ties dropped, counted
 //
 // Operands are drawn uniformly from 10..99: sums have 2 or 3 digits and about half need a carry.
@@ -87,14 +89,27 @@ static void for_each_line(const char *path, SampleFn fn, void *ctx) {
     jsonl_each(path, sample_line, &lc);
 }
 
-typedef struct { int n_prompts, greedy_right, n_samples; double greedy_score, sample_score; int sample_right; } Tally;
+typedef struct {
+    int n_prompts, greedy_right, n_samples, sample_right;
+    double greedy_score, sample_score;
+    int carry_prompts, carry_right, plain_right, plain_plus10; // greedy answers split by whether the ones carry
+} Tally;
+static int answer_value(const int *resp, int n) { // the decimal number of digits-then-EOS, or -1
+    int v = 0, k = 0;
+    for (; k < n && k < 9 && resp[k] >= '0' && resp[k] <= '9'; k++) v = 10 * v + resp[k] - '0';
+    return k > 0 && k < n && resp[k] == EOS ? v : -1;
+}
 static void tally_line(cJSON *line, int a, int b, void *ctx) {
     Tally *t = ctx;
     int j = 0;
     for (cJSON *s = cJSON_GetObjectItem(line, "samples")->child; s; s = s->next, j++) {
         int n, *ids = ids_of(s, &n);
         double sc = score(a, b, ids, n);
-        if (j == 0) { t->greedy_score += sc; t->greedy_right += sc == 1; }
+        if (j == 0) {
+            t->greedy_score += sc; t->greedy_right += sc == 1;
+            if (has_carry(a, b)) { t->carry_prompts++; t->carry_right += sc == 1; }
+            else { t->plain_right += sc == 1; t->plain_plus10 += answer_value(ids, n) == a + b + 10; }
+        }
         t->sample_score += sc; t->sample_right += sc == 1; t->n_samples++;
         free(ids);
     }
@@ -173,9 +188,13 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "score")) {
         Tally t = {0};
         for_each_line(samples, tally_line, &t);
-        printf("prompts %d | greedy (first sample) exact %.4f score %.4f | all %d samples exact %.4f score %.4f\n",
+        int plain = t.n_prompts - t.carry_prompts;
+        printf("prompts %d | greedy (first sample) exact %.4f score %.4f | all %d samples exact %.4f score %.4f"
+               " | greedy exact with carry %.4f (%d), without %.4f (%d), without but 10 too many %.4f\n",
                t.n_prompts, (double)t.greedy_right / t.n_prompts, t.greedy_score / t.n_prompts,
-               t.n_samples, (double)t.sample_right / t.n_samples, t.sample_score / t.n_samples);
+               t.n_samples, (double)t.sample_right / t.n_samples, t.sample_score / t.n_samples,
+               (double)t.carry_right / (t.carry_prompts ? t.carry_prompts : 1), t.carry_prompts,
+               (double)t.plain_right / (plain ? plain : 1), plain, (double)t.plain_plus10 / (plain ? plain : 1));
         return 0;
     }
     if (!strcmp(cmd, "pairs")) {
