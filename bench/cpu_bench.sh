@@ -20,18 +20,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-both}; rounds=${2:-3}; steps=${3:-4}
+. bench/lib.sh
 PY=${PYTHON:-$PWD/.venv/bin/python}
 W=$(mktemp -d); busy=
 trap 'rm -rf "$W"; [ -n "$busy" ] && kill "$busy" 2> /dev/null || true' EXIT
 make --no-print-directory repo > /dev/null
 all=$(nproc)
-isa=$(grep -qw avx512f /proc/cpuinfo && echo AVX-512 || (grep -qw avx2 /proc/cpuinfo && echo "AVX2+FMA" || echo portable))
-echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $all cores, $isa; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(machine_line)"
 echo "== ./repo: gcc $(gcc -dumpversion), make's flags (-O3 -march=native ...); PyTorch $("$PY" -c 'import torch; print(torch.__version__)') eager, $(OMP_NUM_THREADS=$all "$PY" -c 'import torch; print(torch.get_num_threads())') threads (OMP_NUM_THREADS=$all)"
 
-# OpenBLAS (and so PyTorch's Debian build) picks its best kernels only without core-type overrides
-blas() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 spread() { sort -g "$1" | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%8.2f [%.2f %.2f]", m, v[1], v[NR] }'; }
 
 # the machine's sgemm peak, now: OpenBLAS on a 2048^3 product at 1 and at all threads
@@ -53,7 +50,7 @@ run_ours() {
         --lr 1e-6 --batch-pairs "$pairs" --steps "$steps" --no-shuffle --no-progress --warmup-steps 0 \
         --max-len $((P + R)) --log "$W/c.log" "$@" > "$W/c.out" 2> "$W/c.time"
     if grep -q truncated "$W/c.out"; then echo "refused: ./repo truncated pairs ($(grep truncated "$W/c.out"))"; exit 1; fi
-    sed -n 's/.*"tokens_per_s": *\([0-9.]*\).*/\1/p' "$W/c.log" | tail -n +2 | median >> "$tps"
+    log_tokens_per_s "$W/c.log" >> "$tps"
     awk '/Maximum resident/ { printf "%.0f\n", $NF / 1024 }' "$W/c.time" >> "$rss"
     sed -n 's/^memory (analytic):.* \([0-9.]*\) MB in all$/\1/p' "$W/c.out" >> "$ana"
 }
@@ -67,22 +64,18 @@ bench_shape() {
     shape=$1
     if [ "$shape" = gpt2 ]; then
         pairs=2; P=64; R=64
-        printf '{"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12, "layer_norm_epsilon": 1e-05, "activation_function": "gelu_new", "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}\n' > "$W/config.json"
         # per layer: qkv, proj, fc, fc.proj = 12 C^2 weights; heads x head size = C
         flops_awk='BEGIN { C = 768; L = 12; V = 50257; lin = 12 * C * C; att = C }'
     else
         pairs=2; P=128; R=128
-        printf '{"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192, "rms_norm_eps": 1e-05, "rope_theta": 100000, "hidden_act": "silu", "tie_word_embeddings": true}\n' > "$W/config.json"
         # per layer: q|k|v = C (C + 2 * 3 * 64), o = C^2, gate|up = 2 C H, down = H C
         flops_awk='BEGIN { C = 576; L = 30; V = 49152; lin = C * (C + 2 * 3 * 64) + C * C + 3 * C * 1536; att = C }'
     fi
-    ./repo init --config "$W/config.json" --out "$W/model" --seed 1 > /dev/null
-    V=$(sed -n 's/.*"vocab_size": *\([0-9]*\).*/\1/p' "$W/config.json")
-    awk -v n=$((pairs * steps)) -v P="$P" -v R="$R" -v V="$V" 'function ids(k,   s, i) { s = ""; for (i = 0; i < k; i++) s = s (i ? "," : "") int(rand() * V); return "[" s "]" }
-        BEGIN { srand(1); for (j = 0; j < n; j++) printf "{\"prompt_ids\": %s, \"chosen_ids\": %s, \"rejected_ids\": %s}\n", ids(P), ids(R), ids(R) }' > "$W/pairs.jsonl"
+    bench_model "$shape" "$W"
+    bench_pairs "$W" $((pairs * steps)) "$P" "$R" "$W/pairs.jsonl"
     # model GFLOP per step: forward 2 flops per weight per token, backward 4; causal attention forward
     # 2 products of T^2/2 x head size per head (backward 4); the head at the R response rows only
-    gflop=$(awk -v S=$((2 * pairs)) -v T=$((P + R)) -v R="$R" "$flops_awk"' END { } BEGIN {
+    gflop=$(awk -v S=$((2 * pairs)) -v T=$((P + R)) -v R="$R" "$flops_awk"' BEGIN {
         N = S * T; f = 6 * N * lin * L + 6 * S * R * C * V + 3 * 2 * S * T * T * att * L; printf "%.1f", f / 1e9 }')
     tokens=$((2 * pairs * (P + R)))
     rm -f "$W"/r_*

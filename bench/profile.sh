@@ -7,22 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shape=${1:-gpt2}; pairs=${2:-2}; P=${3:-64}; R=${4:-64}; steps=${5:-4}; threads=${6:-$(nproc)}
 command -v perf > /dev/null || { echo "bench/profile.sh: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
+. bench/lib.sh
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 make --no-print-directory repo > /dev/null
-if [ "$shape" = gpt2 ]; then
-    printf '{"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12, "layer_norm_epsilon": 1e-05, "activation_function": "gelu_new"}\n' > "$W/config.json"
-else
-    printf '{"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192, "rms_norm_eps": 1e-05, "rope_theta": 100000, "hidden_act": "silu", "tie_word_embeddings": true}\n' > "$W/config.json"
-fi
-./repo init --config "$W/config.json" --out "$W/model" --seed 1 > /dev/null
-V=$(sed -n 's/.*"vocab_size": *\([0-9]*\).*/\1/p' "$W/config.json")
-awk -v n=$((pairs * steps)) -v P="$P" -v R="$R" -v V="$V" 'function ids(k,   s, i) { s = ""; for (i = 0; i < k; i++) s = s (i ? "," : "") int(rand() * V); return "[" s "]" }
-    BEGIN { srand(1); for (j = 0; j < n; j++) printf "{\"prompt_ids\": %s, \"chosen_ids\": %s, \"rejected_ids\": %s}\n", ids(P), ids(R), ids(R) }' > "$W/pairs.jsonl"
-# --save-every 0 is not a flag: the final save is in the profile, and shown as its own row
+bench_model "$shape" "$W"
+bench_pairs "$W" $((pairs * steps)) "$P" "$R" "$W/pairs.jsonl"
+# the final save is in the profile too, as its own row
 perf record -q -F 999 -o "$W/perf.data" ./repo train --model "$W/model" --data "$W/pairs.jsonl" --out "$W/out" \
     --loss repo --gamma 0.5 --lr 1e-6 --batch-pairs "$pairs" --steps "$steps" --no-shuffle --no-progress \
     --warmup-steps 0 --max-len $((P + R)) --threads "$threads" > /dev/null 2>&1
-echo "$shape, $pairs pairs x ($P + $R) tokens, $steps steps, $threads threads; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$shape, $pairs pairs x ($P + $R) tokens, $steps steps, $threads threads; $(machine_line)"
 perf report -i "$W/perf.data" --no-children --sort dso,symbol -g none --stdio 2> /dev/null | awk '
     /^#/ || !/%/ { next }
     {   pct = $1; sub("%", "", pct); dso = $2; sym = $4

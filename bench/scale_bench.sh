@@ -7,24 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shape=${1:-gpt2}; pairs=${2:-4}; P=${3:-64}; R=${4:-64}; steps=${5:-4}; rounds=${6:-3}
+. bench/lib.sh
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 make --no-print-directory repo repo_mpi >/dev/null
-if [ "$shape" = gpt2 ]; then
-    printf '{"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12, "layer_norm_epsilon": 1e-05, "activation_function": "gelu_new"}\n' > "$W/config.json"
-else
-    printf '{"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192, "rms_norm_eps": 1e-05, "rope_theta": 100000, "hidden_act": "silu", "tie_word_embeddings": true}\n' > "$W/config.json"
-fi
-./repo init --config "$W/config.json" --out "$W/model" --seed 1 >/dev/null
-V=$(sed -n 's/.*"vocab_size": *\([0-9]*\).*/\1/p' "$W/config.json")
-awk -v n=$((pairs * steps)) -v P="$P" -v R="$R" -v V="$V" 'function ids(k,   s, i) { s = ""; for (i = 0; i < k; i++) s = s (i ? "," : "") int(rand() * V); return "[" s "]" }
-    BEGIN { srand(1); for (j = 0; j < n; j++) printf "{\"prompt_ids\": %s, \"chosen_ids\": %s, \"rejected_ids\": %s}\n", ids(P), ids(R), ids(R) }' > "$W/pairs.jsonl"
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+bench_model "$shape" "$W"
+bench_pairs "$W" $((pairs * steps)) "$P" "$R" "$W/pairs.jsonl"
 TRAIN=(train --model "$W/model" --data "$W/pairs.jsonl" --loss repo --gamma 0.5 --lr 1e-6 --batch-pairs "$pairs"
        --steps "$steps" --no-shuffle --no-progress --warmup-steps 0 --max-len $((P + R)))
 run() { # NAME CMD...: one run's median tokens/s after the first step
     rm -rf "$W/out" "$W/log"
     "$@" "${TRAIN[@]}" --out "$W/out" --log "$W/log" > /dev/null
-    sed -n 's/.*"tokens_per_s": *\([0-9.]*\).*/\1/p' "$W/log" | tail -n +2 | median
+    log_tokens_per_s "$W/log"
 }
 names=("1 process x 1 thread" "2 processes x 1 thread (MPI)" "1 process x 2 threads (OpenMP)")
 for r in $(seq "$rounds"); do
