@@ -48,15 +48,16 @@ The tuned matrix product is matmul.c; the plain one here is what it computes.
 // f = x - n ln 2 in two parts (Cody-Waite), e^f by Cephes' expf polynomial: within 1e-7 relative of e^x
 // for x in [-87, 88]; x is clamped to that range (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38).
 static inline float exp_fast(float x) {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float n = floorf(x * 1.44269504f + 0.5f);
-    float f = fmaf(n, 2.12194440e-4f, fmaf(n, -0.693359375f, x));
+    int is_nan = x != x; // NaN in, NaN out (a NaN logit must reach the loss), without converting it to int
+    float xc = is_nan ? 0.0f : x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float n = floorf(xc * 1.44269504f + 0.5f);
+    float f = fmaf(n, 2.12194440e-4f, fmaf(n, -0.693359375f, xc));
     float p = ((((1.9875691500e-4f * f + 1.3981999507e-3f) * f + 8.3334519073e-3f) * f + 4.1665795894e-2f) * f
                + 1.6666665459e-1f) * f + 5.0000001201e-1f;
-    int bits = ((int)n + 127) << 23; // 2^n
+    int bits = ((int)n + 127) << 23; // 2^n, n in [-126, 127]
     float two_n;
     memcpy(&two_n, &bits, sizeof two_n);
-    return (p * f * f + f + 1.0f) * two_n;
+    return is_nan ? x : (p * f * f + f + 1.0f) * two_n;
 }
 
 // out = wte[token] + wpe[pos]   (Llama has no wpe: out = wte[token])

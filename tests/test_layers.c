@@ -476,6 +476,22 @@ static void nan_check(void) {
            (double)is_finite(nan), (double)is_finite(inf));
 }
 
+// ---- exp_fast (the softmaxes, GELU, SwiGLU) against double exp, over its range and past it
+static void exp_check(void) {
+    double worst = 0, at = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f + 175.0f * i / 200000;
+        double rel = fabs(exp_fast(x) / exp((double)x) - 1);
+        if (rel > worst) { worst = rel; at = x; }
+    }
+    report(worst < 3e-7, "exp_fast within 3e-7 relative of exp on [-87, 88]", "worst %.3g at x = %g", worst, at);
+    volatile float zero = 0;
+    float nan = zero / zero, inf = 1 / zero;
+    report(exp_fast(nan) != exp_fast(nan) && exp_fast(-inf) < 1e-37f && exp_fast(-inf) >= 0 && exp_fast(inf) > 1e38f,
+           "exp_fast: NaN stays NaN, -inf and +inf clamp to e^-87 and e^88", "exp(-inf) %g, exp(inf) %g",
+           exp_fast(-inf), exp_fast(inf));
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) only = argv[1];
     layer_checks();
@@ -483,6 +499,7 @@ int main(int argc, char **argv) {
     loss_checks();
     lemma_check();
     nan_check();
+    exp_check();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }
