@@ -35,7 +35,7 @@ bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 # the parsers once, instrumented for coverage and sanitizers; each harness links against them
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DREPO_FUZZ"
 objs=""
-for f in io tokenizer data gguf; do
+for f in io tokenizer data gguf outdir; do
     if [ ! -f "$B/$f.o" ] || [ "$f.c" -nt "$B/$f.o" ] || [ -n "$(find . -maxdepth 1 -name '*.h' -newer "$B/$f.o")" ]; then
         "$CLANG" $FLAGS -fsanitize=fuzzer-no-link -c -o "$B/$f.o" "$f.c" || { bad "build $f.o"; echo "$pass passed, $fail failed"; exit 1; }
     fi
