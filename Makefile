@@ -5,8 +5,8 @@ CC ?= gcc
 CFLAGS ?= -O3 -march=native -ffast-math -fno-finite-math-only -Wall -Wextra -Wno-unused-parameter
 OPENMP ?= -fopenmp
 LDLIBS = -lcjson -lpcre2-8 -lm
-SOURCES = repo.c io.c tokenizer.c data.c
-HEADERS = io.h tokenizer.h gguf.h data.h
+SOURCES = repo.c checkpoint.c io.c tokenizer.c data.c outdir.c dist.c
+HEADERS = model.h io.h tokenizer.h gguf.h data.h outdir.h dist.h
 
 .PHONY: all test run policy experiments smollm2 smol smol-pairs smol-experiments clean
 
@@ -22,6 +22,11 @@ repo: $(SOURCES) $(HEADERS) gguf.o
 # the same program without OpenMP (llm.c's CI builds both; pragmas must not be load-bearing)
 repo_noomp: $(SOURCES) $(HEADERS) gguf.o
 	$(CC) $(CFLAGS) -Wno-unknown-pragmas -DREPO_GGUF -o $@ $(SOURCES) gguf.o $(LDLIBS)
+
+# data parallel across processes (dist.c with MPI): mpirun -np N ./repo_mpi train ... (README: Scaling out)
+MPICC ?= mpicc
+repo_mpi: $(SOURCES) $(HEADERS) gguf.o
+	$(MPICC) $(CFLAGS) $(OPENMP) -DREPO_MPI -o $@ $(SOURCES) gguf.o $(LDLIBS)
 
 # the GPU build (repo.cu: the training step in CUDA + cuBLAS) for A100 (sm_80) and H100 (sm_90);
 # compiles and links without a GPU. repo.c's CPU-only functions go unused there.
@@ -93,4 +98,4 @@ test:
 	@bash tests/run_all.sh
 
 clean:
-	rm -f repo repo_cuda repo_noomp gguf.o tests/compare tests/test_layers data/arith/arith data/smol/smol
+	rm -f repo repo_cuda repo_noomp repo_mpi gguf.o tests/compare tests/test_layers data/arith/arith data/smol/smol

@@ -7,13 +7,22 @@ A preference pair is (prompt x, chosen y_w, rejected y_l). For a policy pi,
     L_RePO = mean over the batch of ReLU(gamma - M)        pairs with M >= gamma are filtered
 It is the beta -> infinity limit of SimPO's -log sigmoid(beta (M - gamma)) / beta.
 
-Reading order: the model (config, one parameter buffer, the layers each with its
-forward beside its backward, the whole model over a batch of sequences with a
-response mask), the objective (per-sequence log-prob sums -> per-pair loss and
-its derivative: the only place that knows about RePO, SimPO, DPO, ...), AdamW and
-the schedules, the training loop, eval, and main. File formats live in io.c.
+Reading order, from a preference pair to an AdamW step:
+  1. the layers, each forward beside its backward (the math in a one-line comment);
+  2. the model: one parameter buffer with named pointers (model.h), the activations, one
+     transformer block's forward and backward (written once for GPT-2 and Llama), the model over a
+     batch of sequences with a response mask, and incremental decoding for sampling;
+  3. the objective: per-sequence log-prob sums -> margin -> per-pair loss and its derivatives
+     (the only place that knows about RePO, SimPO, DPO, ...), one function and one LOSSES row each;
+  4. AdamW (one flat loop) and the learning-rate and gamma schedules;
+  5. the training loop, a stage per function: next batch -> forward -> pair losses -> per-token
+     gradients -> backward -> clip -> AdamW -> log; then eval, sample, init and the command line.
+File formats live elsewhere: checkpoint.c (model files), data.c (pairs), io.c, outdir.c, tokenizer.c.
+The tuned matrix product is matmul.c; the plain one here is what it computes.
 */
 #include <math.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,199 +32,38 @@ the schedules, the training loop, eval, and main. File formats live in io.c.
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "model.h"
 #include "io.h"
 #include "data.h"
-#ifdef REPO_GGUF
-#include "gguf.h"
-#endif
+#include "outdir.h"
+#include "dist.h"
 
 // ----------------------------------------------------------------------------
-// model configuration
+// 1. the layers, each forward beside its backward. Backward functions accumulate (+=).
+// Shapes: N rows (B sequences of T tokens), C channels. pos[n] is row n's position in its sequence.
 
-// GPT-2: LayerNorm, learned positions, GELU MLP, biases everywhere, tied head.
-// Llama (also Mistral, Qwen2 where the math is the same): RMSNorm, rotary positions (RoPE),
-// grouped-query attention, SwiGLU MLP, biases only where the config says, head tied or not.
-typedef enum { ARCH_GPT2, ARCH_LLAMA } Arch;
-
-typedef struct {
-    Arch arch;
-    int vocab_size;
-    int max_seq_len;   // positions the model knows (GPT-2's n_positions, max_position_embeddings)
-    int n_layer;
-    int n_head;
-    int n_kv_head;     // == n_head for GPT-2
-    int channels;      // C
-    int head_dim;      // hd; n_head * hd may differ from C in Llama
-    int hidden;        // MLP width (4C for GPT-2, intermediate_size for Llama)
-    float norm_eps;
-    float rope_theta;  // Llama: RoPE base
-    int tied;          // output head is the token embedding (always for GPT-2)
-    int qkv_bias, proj_bias, mlp_bias; // which linear layers have biases (all for GPT-2)
-    int sliding_window; // Mistral / Qwen2 attention window, 0 if none: sequences must fit in it
-    int gguf_eos;       // a GGUF file's tokenizer.ggml.eos_token_id (-1 if none); config.json says it otherwise
-} Config;
-
-// Llama, Mistral, Qwen2: config keys as Hugging Face's LlamaConfig / MistralConfig / Qwen2Config
-static void llama_config(Config *c, JsonConfig *j, const char *path, const char *type) {
-    c->arch = ARCH_LLAMA;
-    c->vocab_size = (int)config_int(j, "vocab_size", 1, 0);
-    c->channels = (int)config_int(j, "hidden_size", 1, 0);
-    c->hidden = (int)config_int(j, "intermediate_size", 1, 0);
-    c->n_layer = (int)config_int(j, "num_hidden_layers", 1, 0);
-    c->n_head = (int)config_int(j, "num_attention_heads", 1, 0);
-    c->n_kv_head = (int)config_int(j, "num_key_value_heads", 0, c->n_head);
-    c->max_seq_len = (int)config_int(j, "max_position_embeddings", 1, 0);
-    c->norm_eps = (float)config_num(j, "rms_norm_eps", 0, 1e-6);
-    c->rope_theta = (float)config_num(j, "rope_theta", 0, 10000.0);
-    c->tied = config_bool(j, "tie_word_embeddings", 0, 0); // False in all three HF configs
-    const char *act = config_str(j, "hidden_act", 0, "silu");
-    if (strcmp(act, "silu")) die("%s: hidden_act \"%s\" is not supported (silu is)", path, act);
-    if (config_has(j, "rope_scaling")) {
-        const char *kind = config_sub_str(j, "rope_scaling", "rope_type");
-        if (!kind) kind = config_sub_str(j, "rope_scaling", "type");
-        if (!kind || strcmp(kind, "default")) // newer configs spell plain RoPE {"rope_type": "default"}
-            die("%s: rope_scaling \"%s\" is not supported (only null: plain RoPE)", path, kind ? kind : "?");
-    }
-    if (!strcmp(type, "qwen2")) {          // Qwen2: q, k, v biases; no o_proj / MLP biases
-        c->qkv_bias = 1;                   // (transformers 4.38's eager mask applies sliding_window even
-        c->sliding_window = (int)config_int(j, "sliding_window", 0, 0); // with use_sliding_window false)
-    } else if (!strcmp(type, "mistral")) { // Mistral: no biases; a sliding window unless null
-        c->sliding_window = (int)config_int(j, "sliding_window", 0, 0);
-    } else {                               // Llama: attention_bias covers q, k, v and o
-        c->qkv_bias = c->proj_bias = config_bool(j, "attention_bias", 0, 0);
-        c->mlp_bias = config_bool(j, "mlp_bias", 0, 0);
-    }
-    if (c->vocab_size <= 0 || c->channels <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->n_kv_head <= 0 ||
-        c->max_seq_len <= 0 || c->hidden <= 0 || c->sliding_window < 0)
-        die("%s: sizes must be positive", path);
-    if (!config_has(j, "head_dim") && c->channels % c->n_head)
-        die("%s: hidden_size %d is not divisible by num_attention_heads %d", path, c->channels, c->n_head);
-    c->head_dim = (int)config_int(j, "head_dim", 0, c->channels / c->n_head);
-    if (c->head_dim <= 0 || c->head_dim % 2) die("%s: head_dim %d must be positive and even (RoPE rotates pairs)", path, c->head_dim);
-    if (c->n_head % c->n_kv_head)
-        die("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_head, c->n_kv_head);
-    if (!(c->rope_theta > 0)) die("%s: rope_theta must be positive", path);
-}
-
-static Config config_from_file(const char *model_dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", model_dir);
-    JsonConfig *j = config_load(path);
-    Config c;
-    memset(&c, 0, sizeof c);
-    const char *type = config_str(j, "model_type", 1, NULL);
-    if (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2")) {
-        llama_config(&c, j, path, type);
-        config_free(j);
-        return c;
-    }
-    if (strcmp(type, "gpt2") != 0) die("%s: model_type \"%s\" is not supported (gpt2, llama, mistral, qwen2 are)", path, type);
-    c.arch = ARCH_GPT2;
-    c.tied = c.qkv_bias = c.proj_bias = c.mlp_bias = 1;
-    c.vocab_size = (int)config_int(j, "vocab_size", 1, 0);
-    c.channels = (int)config_int(j, "n_embd", 1, 0);
-    c.n_layer = (int)config_int(j, "n_layer", 1, 0);
-    c.n_head = (int)config_int(j, "n_head", 1, 0);
-    c.max_seq_len = (int)config_int(j, "n_positions", !config_has(j, "n_ctx"), config_int(j, "n_ctx", 0, 0));
-    c.norm_eps = (float)config_num(j, "layer_norm_epsilon", 0, 1e-5);
-    c.hidden = (int)config_int(j, "n_inner", 0, 4L * c.channels);
-    const char *act = config_str(j, "activation_function", 0, "gelu_new");
-    if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh"))
-        die("%s: activation_function \"%s\" is not supported (gelu_new is)", path, act);
-    if (c.vocab_size <= 0 || c.channels <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.max_seq_len <= 0 || c.hidden <= 0)
-        die("%s: sizes must be positive", path);
-    if (c.channels % c.n_head) die("%s: n_embd %d is not divisible by n_head %d", path, c.channels, c.n_head);
-    c.n_kv_head = c.n_head;
-    c.head_dim = c.channels / c.n_head;
-    config_free(j);
-    return c;
-}
-
-// ----------------------------------------------------------------------------
-// parameters: one buffer, named pointers into it. 2-D tensors come first so that
-// AdamW's weight decay (2-D tensors only, as usual) is one flat loop with a cut-off.
-
-// widths derived from the config: the attention output (NH hd; C for GPT-2), the fused qkv rows
-// [q (NH hd) | k (NKV hd) | v (NKV hd)], and the MLP's first layer (GPT-2 c_fc: H; Llama [gate | up]: 2H)
-static int attn_dim(const Config *c) { return c->n_head * c->head_dim; }
-static int qkv_dim(const Config *c) { return (c->n_head + 2 * c->n_kv_head) * c->head_dim; }
-static int fc_dim(const Config *c) { return c->arch == ARCH_LLAMA ? 2 * c->hidden : c->hidden; }
-
-// Tensors an architecture lacks have size 0 (GPT-2: lmhead; Llama: wpe, the norm biases, and the
-// biases its config leaves out). Llama's names: wte embed_tokens, qkvw [q_proj | k_proj | v_proj],
-// attprojw o_proj, fcw [gate_proj | up_proj], fcprojw down_proj, ln1w input_layernorm,
-// ln2w post_attention_layernorm, lnfw model.norm, lmhead lm_head (untied only).
-#define NUM_PARAMETER_TENSORS 17
-typedef struct {
-    float *wte;      // (V, C)    token embedding, also the output head when tied
-    float *wpe;      // (maxT, C) position embedding
-    float *qkvw;     // (L, (NH + 2 NKV) hd, C)   GPT-2: (L, 3C, C)
-    float *attprojw; // (L, C, NH hd)
-    float *fcw;      // (L, F, C)  F = fc_dim: 4C for GPT-2, 2H for Llama
-    float *fcprojw;  // (L, C, H)
-    float *lmhead;   // (V, C)    untied output head
-    // 1-D tensors: no weight decay
-    float *ln1w, *ln1b;   // (L, C)
-    float *qkvb;          // (L, (NH + 2 NKV) hd)
-    float *attprojb;      // (L, C)
-    float *ln2w, *ln2b;   // (L, C)
-    float *fcb;           // (L, F)
-    float *fcprojb;       // (L, C)
-    float *lnfw, *lnfb;   // (C)
-} ParameterTensors;
-
-static void parameter_sizes(const Config *c, size_t sizes[NUM_PARAMETER_TENSORS], size_t *n_decay) {
-    size_t V = c->vocab_size, C = c->channels, L = c->n_layer, H = c->hidden, T = c->max_seq_len;
-    size_t QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
-    int gpt2 = c->arch == ARCH_GPT2; // LayerNorm biases and learned positions
-    size_t s[NUM_PARAMETER_TENSORS] = {V * C, gpt2 ? T * C : 0, L * QKV * C, L * C * A, L * F * C, L * C * H,
-                                       c->tied ? 0 : V * C,
-                                       L * C, gpt2 ? L * C : 0, c->qkv_bias ? L * QKV : 0, c->proj_bias ? L * C : 0,
-                                       L * C, gpt2 ? L * C : 0, c->mlp_bias ? L * F : 0, c->mlp_bias ? L * C : 0,
-                                       C, gpt2 ? C : 0};
-    memcpy(sizes, s, sizeof s);
-    *n_decay = 0;
-    for (int i = 0; i < 7; i++) *n_decay += s[i];
-}
-
-static void point_parameters(ParameterTensors *p, float *memory, const size_t sizes[NUM_PARAMETER_TENSORS]) {
-    float **ptrs[NUM_PARAMETER_TENSORS] = {&p->wte, &p->wpe, &p->qkvw, &p->attprojw, &p->fcw, &p->fcprojw, &p->lmhead,
-        &p->ln1w, &p->ln1b, &p->qkvb, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcb, &p->fcprojb, &p->lnfw, &p->lnfb};
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) { *ptrs[i] = sizes[i] ? memory : NULL; memory += sizes[i]; }
-}
-
-// How each Hugging Face tensor maps onto the buffer: name, offset, our shape (out, in),
-// and whether the file stores it transposed (GPT-2's Conv1D keeps [in, out]).
-typedef struct {
-    char name[128];
-    size_t offset;
-    int rows, cols;       // cols == 0: a vector of `rows`
-    int hf_transposed;
-} TensorEntry;
-
-// ----------------------------------------------------------------------------
-// the layers, each forward beside its backward. Backward functions accumulate (+=).
-// Shapes: B sequences of T tokens, C channels; "N" is B*T rows.
-
-// out = wte[token] + wpe[t]
-static void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C) {
+// out = wte[token] + wpe[pos]   (Llama has no wpe: out = wte[token])
+static void encoder_forward(float *out, const int *tokens, const int *pos, const float *wte, const float *wpe, int N, int C) {
     #pragma omp parallel for
-    for (int bt = 0; bt < B * T; bt++) {
-        const float *te = wte + (size_t)tokens[bt] * C;
-        if (!wpe) { memcpy(out + (size_t)bt * C, te, C * sizeof(float)); continue; } // Llama: no learned positions
-        const float *pe = wpe + (size_t)(bt % T) * C;
-        for (int i = 0; i < C; i++) out[(size_t)bt * C + i] = te[i] + pe[i];
+    for (int n = 0; n < N; n++) {
+        const float *te = wte + (size_t)tokens[n] * C;
+        float *o = out + (size_t)n * C;
+        if (!wpe) { memcpy(o, te, C * sizeof(float)); continue; }
+        const float *pe = wpe + (size_t)pos[n] * C;
+        for (int i = 0; i < C; i++) o[i] = te[i] + pe[i];
     }
 }
 
-static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T, int C) {
+// dwte[token] += dout; dwpe[pos] += dout
+static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, const int *pos, int N, int C) {
     // serial: many positions may share a token row
-    for (int bt = 0; bt < B * T; bt++) {
-        float *dte = dwte + (size_t)tokens[bt] * C;
-        const float *d = dout + (size_t)bt * C;
-        if (!dwpe) { for (int i = 0; i < C; i++) dte[i] += d[i]; continue; }
-        float *dpe = dwpe + (size_t)(bt % T) * C;
-        for (int i = 0; i < C; i++) { dte[i] += d[i]; dpe[i] += d[i]; }
+    for (int n = 0; n < N; n++) {
+        float *dte = dwte + (size_t)tokens[n] * C;
+        const float *d = dout + (size_t)n * C;
+        for (int i = 0; i < C; i++) dte[i] += d[i];
+        if (!dwpe) continue;
+        float *dpe = dwpe + (size_t)pos[n] * C;
+        for (int i = 0; i < C; i++) dpe[i] += d[i];
     }
 }
 
@@ -236,7 +84,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
     }
 }
 
-// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w; dw = sum_n dout xhat, db = sum_n dout
 static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                                const float *mean, const float *rstd, int N, int C) {
     #pragma omp parallel for
@@ -261,6 +109,81 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
     }
 }
 
+// Llama's RMSNorm, as Hugging Face's LlamaRMSNorm (float32 throughout):
+// out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps)
+static void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float ss = 0;
+        for (int i = 0; i < C; i++) ss += x[i] * x[i];
+        float s = 1.0f / sqrtf(ss / C + eps);
+        float *o = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) o[i] = x[i] * s * w[i];
+        rstd[n] = s;
+    }
+}
+
+// dx = rstd * (g - x * rstd^2 * mean(g * x)), g = dout * w; dw = sum over rows of dout * x * rstd
+static void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                             const float *rstd, int N, int C) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * C, *x = inp + (size_t)n * C;
+        float s = rstd[n], mgx = 0;
+        for (int i = 0; i < C; i++) mgx += d[i] * w[i] * x[i];
+        mgx /= C;
+        float *dx = dinp + (size_t)n * C;
+        for (int i = 0; i < C; i++) dx[i] += s * (d[i] * w[i] - x[i] * s * s * mgx);
+    }
+    #pragma omp parallel for
+    for (int i = 0; i < C; i++) {
+        float gw = 0;
+        for (int n = 0; n < N; n++) gw += dout[(size_t)n * C + i] * inp[(size_t)n * C + i] * rstd[n];
+        dw[i] += gw;
+    }
+}
+
+// out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC). The plain triple loop: this is what the
+// tuned matmul_forward below computes (tests/test_layers checks the two against each other).
+static void __attribute__((unused)) matmul_forward_reference(float *out, const float *inp, const float *weight, const float *bias,
+                                     int N, int C, int OC) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            float s = 0;
+            for (int i = 0; i < C; i++) s += inp[(size_t)n * C + i] * weight[(size_t)o * C + i];
+            out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0.0f);
+        }
+}
+
+// dinp (N, C) += dout (N, OC) @ weight (OC, C); dweight (OC, C) += dout^T @ inp; dbias += sum over rows of dout
+static void __attribute__((unused)) matmul_backward_reference(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                      const float *weight, int N, int C, int OC) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) {
+            float s = 0;
+            for (int o = 0; o < OC; o++) s += dout[(size_t)n * OC + o] * weight[(size_t)o * C + i];
+            dinp[(size_t)n * C + i] += s;
+        }
+    #pragma omp parallel for
+    for (int o = 0; o < OC; o++) {
+        for (int i = 0; i < C; i++) {
+            float s = 0;
+            for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o] * inp[(size_t)n * C + i];
+            dweight[(size_t)o * C + i] += s;
+        }
+        if (dbias) {
+            float s = 0;
+            for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
+            dbias[o] += s;
+        }
+    }
+}
+
+
+// The tuned matmuls: the same products in register-blocked tiles.
 // out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC)
 #define MATMUL_TILE 8
 static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
@@ -362,10 +285,14 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     free(live); free(run_start); free(run_len);
 }
 
-// Causal self-attention with grouped-query heads. qkv rows are [q (NH*hd) | k (NKV*hd) | v (NKV*hd)];
-// query head h reads key/value head h / (NH/NKV).
-// att[b,h,t,:] = softmax_{t2<=t}(q_t . k_t2 / sqrt(hd)); out_t = sum_t2 att * v_t2
-static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int NH, int NKV, int hd) {
+
+// Causal self-attention with grouped-query heads. qkv rows are [q (NH hd) | k (NKV hd) | v (NKV hd)];
+// query head h reads key/value head h / (NH / NKV).
+//   P[t, t2] = softmax_{t2 <= t}(q_t . k_t2 / sqrt(hd)),   out_t = sum_t2 P[t, t2] v_t2
+// The reference pair below keeps every probability P (B, NH, T, T): the readable version, and the
+// tests' oracle. The model runs the pair after it, which keeps only one log-sum-exp per row and
+// recomputes P in backward (memory O(T) per head instead of O(T^2)).
+static void __attribute__((unused)) attention_forward_reference(float *out, float *att, const float *qkv, int B, int T, int NH, int NKV, int hd) {
     int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)hd);
     #pragma omp parallel for collapse(3)
@@ -373,11 +300,9 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
         for (int t = 0; t < T; t++)
             for (int h = 0; h < NH; h++) {
                 const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
-                const float *k0 = qkv + (size_t)b * T * qkv_dim + (NH + h / group) * hd;
-                const float *v0 = k0 + NKV * hd;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float maxval = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
+                const float *k0 = qkv + (size_t)b * T * qkv_dim + (NH + h / group) * hd, *v0 = k0 + NKV * hd;
+                float *a = att + (((size_t)b * NH + h) * T + t) * T, maxval = -INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) { // scores, and their maximum for a stable softmax
                     const float *k = k0 + (size_t)t2 * qkv_dim;
                     float s = 0;
                     for (int i = 0; i < hd; i++) s += q[i] * k[i];
@@ -387,7 +312,7 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
                 float sum = 0;
                 for (int t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - maxval); sum += a[t2]; }
                 for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
-                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0;
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0; // the future is masked
                 float *o = out + ((size_t)b * T + t) * NH * hd + h * hd;
                 for (int i = 0; i < hd; i++) o[i] = 0;
                 for (int t2 = 0; t2 <= t; t2++) {
@@ -397,99 +322,122 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
             }
 }
 
-// softmax backward: dpre = att * (datt - sum(att * datt)); then dq, dk from dpre, dv from att
-static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               int B, int T, int NH, int NKV, int hd) {
+static void __attribute__((unused)) attention_backward_reference(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                         int B, int T, int NH, int NKV, int hd) {
     int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)hd);
-    // a sequence whose pair was filtered has no gradient at all: skip it
-    char *live = xmalloc(B);
-    for (int b = 0; b < B; b++) live[b] = !zero_row(dout + (size_t)b * T * NH * hd, T * NH * hd);
     // one thread per (sequence, kv head): the query heads of a group all write that head's dk, dv
     #pragma omp parallel
     {
-        float *datt = xmalloc(sizeof(float) * T);
-        #pragma omp for collapse(2) schedule(dynamic)
+        float *dp = xmalloc(sizeof(float) * T);
+        #pragma omp for collapse(2)
         for (int b = 0; b < B; b++)
             for (int kvh = 0; kvh < NKV; kvh++)
-                for (int h = kvh * group; h < (kvh + 1) * group && live[b]; h++)
+                for (int h = kvh * group; h < (kvh + 1) * group; h++)
                     for (int t = 0; t < T; t++) {
                         const float *a = att + (((size_t)b * NH + h) * T + t) * T;
                         const float *d = dout + ((size_t)b * T + t) * NH * hd + h * hd;
                         const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
                         float *dq = dqkv + ((size_t)b * T + t) * qkv_dim + h * hd;
                         size_t kbase = (size_t)b * T * qkv_dim + (NH + kvh) * hd, vbase = kbase + NKV * hd;
+                        // pass 1: dv_t2 += P[t, t2] dout_t; dP[t2] = dout_t . v_t2; and sum_t2 P dP
                         float dot = 0;
                         for (int t2 = 0; t2 <= t; t2++) {
                             const float *v = qkv + vbase + (size_t)t2 * qkv_dim;
                             float *dv = dqkv + vbase + (size_t)t2 * qkv_dim, s = 0;
                             for (int i = 0; i < hd; i++) { s += d[i] * v[i]; dv[i] += a[t2] * d[i]; }
-                            datt[t2] = s;
+                            dp[t2] = s;
                             dot += a[t2] * s;
                         }
+                        // pass 2: softmax backward dS = P (dP - sum P dP), then dq += dS k, dk += dS q (times the scale)
                         for (int t2 = 0; t2 <= t; t2++) {
-                            float g = a[t2] * (datt[t2] - dot) * scale;
+                            float g = a[t2] * (dp[t2] - dot) * scale;
                             const float *k = qkv + kbase + (size_t)t2 * qkv_dim;
                             float *dk = dqkv + kbase + (size_t)t2 * qkv_dim;
                             for (int i = 0; i < hd; i++) { dq[i] += g * k[i]; dk[i] += g * q[i]; }
                         }
                     }
-        free(datt);
-    }
-    free(live);
-}
-
-// gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-#define GELU_SCALE 0.7978845608028654f
-static void gelu_forward(float *out, const float *inp, size_t n) {
-    #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        free(dp);
     }
 }
 
-static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], u = GELU_SCALE * (x + 0.044715f * x * x * x), th = tanhf(u);
-        float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+// The same attention keeping lse[b, h, t] = log sum_{t2 <= t} exp(q_t . k_t2 / sqrt(hd)) per row:
+// backward rebuilds P[t, t2] = exp(q_t . k_t2 / sqrt(hd) - lse) from it.
+static void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int NH, int NKV, int hd) {
+    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)hd);
+    #pragma omp parallel
+    {
+        float *a = xmalloc(sizeof(float) * T);
+        #pragma omp for collapse(3)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                for (int h = 0; h < NH; h++) {
+                    const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
+                    const float *k0 = qkv + (size_t)b * T * qkv_dim + (NH + h / group) * hd, *v0 = k0 + NKV * hd;
+                    float maxval = -INFINITY;
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        const float *k = k0 + (size_t)t2 * qkv_dim;
+                        float s = 0;
+                        for (int i = 0; i < hd; i++) s += q[i] * k[i];
+                        a[t2] = s * scale;
+                        if (a[t2] > maxval) maxval = a[t2];
+                    }
+                    float sum = 0;
+                    for (int t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - maxval); sum += a[t2]; }
+                    float *o = out + ((size_t)b * T + t) * NH * hd + h * hd, inv = 1.0f / sum;
+                    for (int i = 0; i < hd; i++) o[i] = 0;
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        const float *v = v0 + (size_t)t2 * qkv_dim;
+                        float p = a[t2] * inv;
+                        for (int i = 0; i < hd; i++) o[i] += p * v[i];
+                    }
+                    lse[((size_t)b * NH + h) * T + t] = maxval + logf(sum);
+                }
+        free(a);
     }
 }
 
-// Llama's layers. RMSNorm as Hugging Face's LlamaRMSNorm (float32 throughout):
-// out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps)
-static void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
-    #pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float ss = 0;
-        for (int i = 0; i < C; i++) ss += x[i] * x[i];
-        float s = 1.0f / sqrtf(ss / C + eps);
-        float *o = out + (size_t)n * C;
-        for (int i = 0; i < C; i++) o[i] = x[i] * s * w[i];
-        rstd[n] = s;
-    }
-}
-
-// dx = rstd * (g - x * rstd^2 * mean(g * x)), g = dout * w; dw = sum over rows of dout * x * rstd
-static void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                             const float *rstd, int N, int C) {
-    #pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-        const float *d = dout + (size_t)n * C, *x = inp + (size_t)n * C;
-        float s = rstd[n], mgx = 0;
-        for (int i = 0; i < C; i++) mgx += d[i] * w[i] * x[i];
-        mgx /= C;
-        float *dx = dinp + (size_t)n * C;
-        for (int i = 0; i < C; i++) dx[i] += s * (d[i] * w[i] - x[i] * s * s * mgx);
-    }
-    #pragma omp parallel for
-    for (int i = 0; i < C; i++) {
-        float gw = 0;
-        for (int n = 0; n < N; n++) gw += dout[(size_t)n * C + i] * inp[(size_t)n * C + i] * rstd[n];
-        dw[i] += gw;
+// as attention_backward_reference, with P recomputed from lse and sum_t2 P dP = dout_t . out_t
+static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                               int B, int T, int NH, int NKV, int hd) {
+    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)hd);
+    #pragma omp parallel
+    {
+        float *p = xmalloc(sizeof(float) * T);
+        #pragma omp for collapse(2) schedule(dynamic)
+        for (int b = 0; b < B; b++)
+            for (int kvh = 0; kvh < NKV; kvh++) {
+                int live = 0; // a sequence whose pair was filtered has no gradient at all: skip it
+                for (size_t i = 0; i < (size_t)T * NH * hd && !live; i++) live = dout[(size_t)b * T * NH * hd + i] != 0.0f;
+                for (int h = kvh * group; h < (kvh + 1) * group && live; h++)
+                    for (int t = 0; t < T; t++) {
+                        const float *d = dout + ((size_t)b * T + t) * NH * hd + h * hd;
+                        const float *y = out + ((size_t)b * T + t) * NH * hd + h * hd;
+                        const float *q = qkv + ((size_t)b * T + t) * qkv_dim + h * hd;
+                        float *dq = dqkv + ((size_t)b * T + t) * qkv_dim + h * hd;
+                        size_t kbase = (size_t)b * T * qkv_dim + (NH + kvh) * hd, vbase = kbase + NKV * hd;
+                        float l = lse[((size_t)b * NH + h) * T + t], dot = 0;
+                        for (int i = 0; i < hd; i++) dot += d[i] * y[i];
+                        for (int t2 = 0; t2 <= t; t2++) { // P[t, t2], and dv_t2 += P dout_t
+                            const float *k = qkv + kbase + (size_t)t2 * qkv_dim;
+                            float s = 0;
+                            for (int i = 0; i < hd; i++) s += q[i] * k[i];
+                            p[t2] = expf(s * scale - l);
+                            float *dv = dqkv + vbase + (size_t)t2 * qkv_dim;
+                            for (int i = 0; i < hd; i++) dv[i] += p[t2] * d[i];
+                        }
+                        for (int t2 = 0; t2 <= t; t2++) { // dS = P (dout_t . v_t2 - dot); dq += dS k, dk += dS q
+                            const float *v = qkv + vbase + (size_t)t2 * qkv_dim, *k = qkv + kbase + (size_t)t2 * qkv_dim;
+                            float *dk = dqkv + kbase + (size_t)t2 * qkv_dim, s = 0;
+                            for (int i = 0; i < hd; i++) s += d[i] * v[i];
+                            float g = p[t2] * (s - dot) * scale;
+                            for (int i = 0; i < hd; i++) { dq[i] += g * k[i]; dk[i] += g * q[i]; }
+                        }
+                    }
+            }
+        free(p);
     }
 }
 
@@ -507,15 +455,16 @@ static void rope_tables(float *cos_t, float *sin_t, int T, int hd, float theta) 
     }
 }
 
-// in place on the first n_heads heads of each row (q and k: they lead the qkv rows), position t = row % T:
+// in place on the first n_heads heads of each row (q and k: they lead the qkv rows), at position pos[n]:
 // x' = x cos + rotate_half(x) sin, rotate_half(x) = cat(-x[hd/2:], x[:hd/2])
-static void rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int n_heads, int hd, int row_dim) {
+static void rope_forward(float *qkv, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads,
+                         int hd, int row_dim) {
     int half = hd / 2;
     #pragma omp parallel for
-    for (int bt = 0; bt < B * T; bt++) {
-        const float *cs = cos_t + (size_t)(bt % T) * half, *sn = sin_t + (size_t)(bt % T) * half;
+    for (int n = 0; n < N; n++) {
+        const float *cs = cos_t + (size_t)pos[n] * half, *sn = sin_t + (size_t)pos[n] * half;
         for (int h = 0; h < n_heads; h++) {
-            float *x = qkv + (size_t)bt * row_dim + h * hd;
+            float *x = qkv + (size_t)n * row_dim + h * hd;
             for (int i = 0; i < half; i++) {
                 float x1 = x[i], x2 = x[i + half];
                 x[i] = x1 * cs[i] - x2 * sn[i];
@@ -526,19 +475,40 @@ static void rope_forward(float *qkv, const float *cos_t, const float *sin_t, int
 }
 
 // the transpose rotation, in place on the gradient: dx1 = d1 cos + d2 sin, dx2 = d2 cos - d1 sin
-static void rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int n_heads, int hd, int row_dim) {
+static void rope_backward(float *dqkv, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads,
+                          int hd, int row_dim) {
     int half = hd / 2;
     #pragma omp parallel for
-    for (int bt = 0; bt < B * T; bt++) {
-        const float *cs = cos_t + (size_t)(bt % T) * half, *sn = sin_t + (size_t)(bt % T) * half;
+    for (int n = 0; n < N; n++) {
+        const float *cs = cos_t + (size_t)pos[n] * half, *sn = sin_t + (size_t)pos[n] * half;
         for (int h = 0; h < n_heads; h++) {
-            float *d = dqkv + (size_t)bt * row_dim + h * hd;
+            float *d = dqkv + (size_t)n * row_dim + h * hd;
             for (int i = 0; i < half; i++) {
                 float d1 = d[i], d2 = d[i + half];
                 d[i] = d1 * cs[i] + d2 * sn[i];
                 d[i + half] = d2 * cs[i] - d1 * sn[i];
             }
         }
+    }
+}
+
+// gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+#define GELU_SCALE 0.7978845608028654f
+static void gelu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    }
+}
+
+// dx = dout (0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) du/dx)
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], u = GELU_SCALE * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
     }
 }
 
@@ -566,15 +536,28 @@ static void swiglu_backward(float *dinp, const float *inp, const float *dout, in
     }
 }
 
-// out = a + b. Its backward is the identity into both inputs, so model_backward keeps
+// out = a + b. Its backward is the identity into both inputs, so the model's backward keeps
 // one dresidual buffer that every block adds into, rather than calling a function.
 static void residual_forward(float *out, const float *a, const float *b, size_t n) {
     #pragma omp parallel for
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-// The output head over the response positions only (prompt positions carry no loss,
-// so their logits are never formed): logp_r = logits_r[target_r] - logsumexp(logits_r).
+// out[r] = in[rows[r]]: the response positions' rows, for the output head
+static void rows_gather(float *out, const float *in, const int *rows, int R, int C) {
+    for (int r = 0; r < R; r++) memcpy(out + (size_t)r * C, in + (size_t)rows[r] * C, C * sizeof(float));
+}
+
+// its backward: out[rows[r]] += in[r]
+static void rows_scatter_add(float *out, const float *in, const int *rows, int R, int C) {
+    for (int r = 0; r < R; r++) {
+        float *o = out + (size_t)rows[r] * C;
+        for (int i = 0; i < C; i++) o[i] += in[(size_t)r * C + i];
+    }
+}
+
+// The output head over the response positions only (prompt positions carry no loss, so their
+// logits are never formed): logp_r = logits_r[target_r] - logsumexp(logits_r).
 // The (R, V) logits buffer is the only vocabulary-sized buffer; backward turns it into
 // dlogits in place: dlogits = dlogp * (onehot(target) - softmax).
 static void logprob_forward(float *logp, float *lse, const float *logits, const int *targets, int R, int V) {
@@ -600,582 +583,478 @@ static void logprob_backward(float *logits_to_dlogits, const float *dlogp, const
 }
 
 // ----------------------------------------------------------------------------
-// the model over a batch: B sequences (chosen and rejected interleaved), right-padded
-// to T tokens; R response positions, each with its sequence and target token.
+// where the compute runs. The model below calls the layers only through this table: on the CPU
+// it holds the functions above; repo.cu fills one with CUDA kernels of the same signatures that
+// work on GPU memory (alloc/upload/download move data between it and the host). The optimizer's
+// flat loops and the gradients' all-reduce across processes (MPI / NCCL) are here too.
 
+typedef struct Model Model;
 typedef struct {
-    float *encoded;               // (B, T, C)
-    float *ln1, *ln1_mean, *ln1_rstd;   // (L, B, T, C), (L, B, T) x2
-    float *qkv;                   // (L, B, T, (NH + 2 NKV) hd): 3C for GPT-2; Llama's q, k after RoPE
-    float *atty;                  // (L, B, T, NH hd)
-    float *att;                   // (L, B, NH, T, T)
-    float *residual2;             // (L, B, T, C)
+    void (*encoder_forward)(float *out, const int *tokens, const int *pos, const float *wte, const float *wpe, int N, int C);
+    void (*encoder_backward)(float *dwte, float *dwpe, const float *dout, const int *tokens, const int *pos, int N, int C);
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                              int N, int C, float eps);
+    void (*layernorm_backward)(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, int N, int C);
+    void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+    void (*rmsnorm_backward)(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                             const float *rstd, int N, int C);
+    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int C, int OC);
+    void (*rope_forward)(float *qkv, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int hd, int row_dim);
+    void (*rope_backward)(float *dqkv, const int *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int hd, int row_dim);
+    void (*attention_forward)(float *out, float *lse, const float *qkv, int B, int T, int NH, int NKV, int hd);
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                               int B, int T, int NH, int NKV, int hd);
+    void (*gelu_forward)(float *out, const float *inp, size_t n);
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+    void (*swiglu_forward)(float *out, const float *inp, int N, int H);
+    void (*swiglu_backward)(float *dinp, const float *inp, const float *dout, int N, int H);
+    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+    void (*rows_gather)(float *out, const float *in, const int *rows, int R, int C);
+    void (*rows_scatter_add)(float *out, const float *in, const int *rows, int R, int C);
+    void (*logprob_forward)(float *logp, float *lse, const float *logits, const int *targets, int R, int V);
+    void (*logprob_backward)(float *logits_to_dlogits, const float *dlogp, const float *lse, const int *targets, int R, int V);
+    // memory: host_memory = 1 when compute memory is host memory (then no copies are made)
+    int host_memory;
+    void *(*alloc)(size_t bytes);
+    void (*zero)(void *p, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);      // within compute memory
+    void (*upload)(void *dst, const void *src, size_t bytes);    // host -> compute memory
+    void (*download)(void *dst, const void *src, size_t bytes);  // compute -> host memory
+    void (*prepare)(Model *m, const char *precision); // after the model's buffers are allocated (NULL: nothing)
+    // the optimizer over whole buffers (section 4), and the sum of gradients over processes
+    double (*sum_squares)(const float *x, size_t n);
+    void (*scale)(float *x, float s, size_t n);
+    size_t (*adamw)(float *params, float *grads, float *m, float *v, size_t n, size_t n_decay, float lr,
+                    float weight_decay, int t);
+    void (*allreduce_sum)(float *x, size_t n);
+} Kernels;
+
+static const Kernels *cpu_kernels(void); // the table of the functions above (after the optimizer's)
+#ifdef REPO_CUDA
+extern const Kernels GPU_KERNELS;        // repo.cu's
+#define COMPUTE_KERNELS (&GPU_KERNELS)   // where train and eval run
+#else
+#define COMPUTE_KERNELS cpu_kernels()
+#endif
+
+// ----------------------------------------------------------------------------
+// 2. the model. Config and ParameterTensors (one buffer, named pointers) are in model.h.
+
+static size_t checked_mul(size_t a, size_t b, const char *what) {
+    if (b && a > SIZE_MAX / b) die("%s: %zu x %zu elements overflow", what, a, b);
+    return a * b;
+}
+
+static void parameter_sizes(const Config *c, size_t sizes[NUM_PARAMETER_TENSORS], size_t *n_decay) {
+    size_t V = c->vocab_size, C = c->channels, L = c->n_layer, H = c->hidden, T = c->max_seq_len;
+    size_t QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
+    int gpt2 = c->arch == ARCH_GPT2; // LayerNorm biases and learned positions
+    size_t s[NUM_PARAMETER_TENSORS] = {V * C, gpt2 ? T * C : 0, L * QKV * C, L * C * A, L * F * C, L * C * H,
+                                       c->tied ? 0 : V * C,
+                                       L * C, gpt2 ? L * C : 0, c->qkv_bias ? L * QKV : 0, c->proj_bias ? L * C : 0,
+                                       L * C, gpt2 ? L * C : 0, c->mlp_bias ? L * F : 0, c->mlp_bias ? L * C : 0,
+                                       C, gpt2 ? C : 0};
+    memcpy(sizes, s, sizeof s);
+    *n_decay = 0;
+    for (int i = 0; i < NUM_MATRIX_TENSORS; i++) *n_decay += s[i];
+}
+
+static void point_parameters(ParameterTensors *p, float *memory, const size_t sizes[NUM_PARAMETER_TENSORS]) {
+    float **ptrs[NUM_PARAMETER_TENSORS] = {&p->wte, &p->wpe, &p->qkvw, &p->attprojw, &p->fcw, &p->fcprojw, &p->lmhead,
+        &p->ln1w, &p->ln1b, &p->qkvb, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcb, &p->fcprojb, &p->lnfw, &p->lnfb};
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) { *ptrs[i] = sizes[i] ? memory : NULL; memory += sizes[i]; }
+}
+
+// One block's slice of the parameters (or of the gradients: the same layout). NULL where absent.
+typedef struct {
+    float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+} LayerParams;
+
+static float *at_layer(float *base, int l, size_t stride) { return base ? base + (size_t)l * stride : NULL; }
+
+static LayerParams layer_params(const ParameterTensors *p, const Config *c, int l) {
+    size_t C = c->channels, H = c->hidden, QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
+    LayerParams w = {at_layer(p->ln1w, l, C), at_layer(p->ln1b, l, C), at_layer(p->qkvw, l, QKV * C),
+                     at_layer(p->qkvb, l, QKV), at_layer(p->attprojw, l, C * A), at_layer(p->attprojb, l, C),
+                     at_layer(p->ln2w, l, C), at_layer(p->ln2b, l, C), at_layer(p->fcw, l, F * C),
+                     at_layer(p->fcb, l, F), at_layer(p->fcprojw, l, C * H), at_layer(p->fcprojb, l, C)};
+    return w;
+}
+
+// One block's activations, for its N = B T rows: `in` and `out` are the residual stream before
+// and after the block; the rest is what its backward needs.
+typedef struct {
+    float *in;                          // (N, C)
+    float *ln1, *ln1_mean, *ln1_rstd;   // (N, C), (N), (N)      ln1_mean: LayerNorm only
+    float *qkv;                         // (N, (NH + 2 NKV) hd)  q and k after RoPE (Llama)
+    float *atty;                        // (N, NH hd)            attention output
+    float *att_lse;                     // (B, NH, T)            each attention row's log-sum-exp
+    float *res2;                        // (N, C)                in + attention
     float *ln2, *ln2_mean, *ln2_rstd;
-    float *fch, *fch_gelu;        // (L, B, T, F), (L, B, T, H): GPT-2 c_fc and gelu, Llama [gate | up] and swiglu
-    float *residual3;             // (L, B, T, C)
-    float *lnf, *lnf_mean, *lnf_rstd; // (B, T, C), (B, T) x2
-    float *hidden;                // (R, C) lnf at the response positions
-    float *logits;                // (R, V) becomes dlogits in backward
-    float *lse, *logp, *dlogp;    // (R)
-} Activations;
+    float *fch, *fch_act;               // (N, F), (N, H)        GPT-2: c_fc, gelu; Llama: [gate | up], swiglu
+    float *out;                         // (N, C)                res2 + MLP
+} LayerActs;
 
-// scratch for the backward pass: one layer's worth, reused across layers
+static size_t layer_act_floats(const Config *c, size_t B, size_t T) {
+    size_t N = B * T, C = c->channels;
+    return N * (3 * C + 4 + qkv_dim(c) + attn_dim(c) + fc_dim(c) + c->hidden) + B * c->n_head * T;
+}
+
 typedef struct {
-    float *dresidual;             // (B, T, C) gradient flowing down the residual stream
-    float *dln, *datty, *dqkv, *dfch, *dfch_gelu, *dhidden, *dres2;
+    float *dresidual;                   // (N, C) dLoss/d residual stream, flowing down through the blocks
+    float *dln, *datty, *dqkv, *dfch, *dfch_act; // one block's gradients, reused by every block
+    float *dhidden;                     // (R, C)
 } BackwardScratch;
 
-typedef struct {
+struct Model {
     Config config;
-    ParameterTensors params, grads;
+    const Kernels *k;                   // where the compute runs (the CPU's layers, or repo.cu's)
+    ParameterTensors params, grads;     // named pointers into params_memory, grads_memory
     size_t param_sizes[NUM_PARAMETER_TENSORS];
     size_t num_parameters, num_decay_parameters;
-    float *params_memory, *grads_memory, *m_memory, *v_memory;
-    TensorEntry *entries;
+    float *params_memory, *grads_memory, *m_memory, *v_memory;  // compute memory
+    float *host_params;                 // the parameters on the host: loaded and saved from here
+    TensorEntry *entries;               // Hugging Face names of the buffer's slices (checkpoint.c)
     int n_entries;
-    // activations are sized for max_B sequences of max_T tokens, pointed per batch
-    int max_B, max_T;
-    float *acts_memory, *scratch_memory;
-    float *rope_cos, *rope_sin;   // Llama: (max_T, hd/2)
-    Activations acts;
+    // activations, sized for max_B sequences of max_T tokens with max_R response positions
+    int max_B, max_T, max_R;
+    int recompute;                      // keep only each block's input; recompute the block in backward
+    float *resid;                       // (L + 1, B, T, C) the residual stream: embeddings, then each block's output
+    float *layer_acts_memory;           // L blocks' LayerActs (one block's with recompute)
+    float *lnf, *lnf_mean, *lnf_rstd;   // (B, T, C), (B, T) x2 final norm
+    float *hidden;                      // (R, C) lnf at the response positions
+    float *logits;                      // (R, V) becomes dlogits in backward
+    float *lse, *logp, *dlogp;          // (R)
     BackwardScratch scratch;
-    int B, T, R;                  // the current batch
-    int *tokens;                  // (B, T)
-    int *resp_row, *resp_seq, *resp_target; // (R): row b*T+t, sequence b, token at t+1
-} Model;
+    float *rope_cos, *rope_sin;         // Llama: (max positions, hd/2)
+    // the current batch: B sequences right-padded to T tokens; R response positions, each with its
+    // row b T + t, sequence b and target token (the token at t + 1). Host copies for the host's logic.
+    int B, T, R;
+    int *tokens, *pos, *resp_row, *resp_target;             // compute memory
+    int *host_tokens, *host_pos, *host_resp_row, *host_resp_seq, *host_resp_target;
+    float *host_logp, *host_dlogp;      // (R)
+};
 
-static void build_tensor_entries(Model *m) {
+static LayerActs layer_acts(const Model *m, int l) {
     const Config *c = &m->config;
-    int C = c->channels, H = c->hidden, L = c->n_layer;
-    m->entries = xcalloc(2 + 16 * L + 3, sizeof(TensorEntry));
-    ParameterTensors *p = &m->params;
-    TensorEntry *e = m->entries;
-    #define ENTRY(ptr, rows_, cols_, tr, ...) do { snprintf(e->name, sizeof e->name, __VA_ARGS__); \
-        e->offset = (size_t)((ptr) - m->params_memory); e->rows = rows_; e->cols = cols_; e->hf_transposed = tr; e++; } while (0)
-    if (c->arch == ARCH_LLAMA) { // names as LlamaForCausalLM saves them; nn.Linear weights are [out, in]
-        int NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim, A = attn_dim(c), QKV = qkv_dim(c);
-        const char *qkv_names[3] = {"q_proj", "k_proj", "v_proj"};
-        int qkv_rows[3] = {NH * hd, NKV * hd, NKV * hd}, qkv_start[3] = {0, NH * hd, (NH + NKV) * hd};
-        ENTRY(p->wte, c->vocab_size, C, 0, "model.embed_tokens.weight");
-        for (int l = 0; l < L; l++) {
-            ENTRY(p->ln1w + l * C, C, 0, 0, "model.layers.%d.input_layernorm.weight", l);
-            for (int k = 0; k < 3; k++) {  // row ranges of the fused qkv weight (and bias)
-                ENTRY(p->qkvw + ((size_t)l * QKV + qkv_start[k]) * C, qkv_rows[k], C, 0, "model.layers.%d.self_attn.%s.weight", l, qkv_names[k]);
-                if (c->qkv_bias) ENTRY(p->qkvb + (size_t)l * QKV + qkv_start[k], qkv_rows[k], 0, 0, "model.layers.%d.self_attn.%s.bias", l, qkv_names[k]);
-            }
-            ENTRY(p->attprojw + (size_t)l * C * A, C, A, 0, "model.layers.%d.self_attn.o_proj.weight", l);
-            if (c->proj_bias) ENTRY(p->attprojb + l * C, C, 0, 0, "model.layers.%d.self_attn.o_proj.bias", l);
-            ENTRY(p->ln2w + l * C, C, 0, 0, "model.layers.%d.post_attention_layernorm.weight", l);
-            ENTRY(p->fcw + (size_t)l * 2 * H * C, H, C, 0, "model.layers.%d.mlp.gate_proj.weight", l);       // rows [0, H)
-            if (c->mlp_bias) ENTRY(p->fcb + (size_t)l * 2 * H, H, 0, 0, "model.layers.%d.mlp.gate_proj.bias", l);
-            ENTRY(p->fcw + ((size_t)l * 2 * H + H) * C, H, C, 0, "model.layers.%d.mlp.up_proj.weight", l);   // rows [H, 2H)
-            if (c->mlp_bias) ENTRY(p->fcb + (size_t)l * 2 * H + H, H, 0, 0, "model.layers.%d.mlp.up_proj.bias", l);
-            ENTRY(p->fcprojw + (size_t)l * C * H, C, H, 0, "model.layers.%d.mlp.down_proj.weight", l);
-            if (c->mlp_bias) ENTRY(p->fcprojb + l * C, C, 0, 0, "model.layers.%d.mlp.down_proj.bias", l);
-        }
-        ENTRY(p->lnfw, C, 0, 0, "model.norm.weight");
-        if (!c->tied) ENTRY(p->lmhead, c->vocab_size, C, 0, "lm_head.weight");
-        m->n_entries = (int)(e - m->entries);
-        return;
-    }
-    ENTRY(p->wte, c->vocab_size, C, 0, "transformer.wte.weight");
-    ENTRY(p->wpe, c->max_seq_len, C, 0, "transformer.wpe.weight");
-    for (int l = 0; l < L; l++) {
-        ENTRY(p->ln1w + l * C, C, 0, 0, "transformer.h.%d.ln_1.weight", l);
-        ENTRY(p->ln1b + l * C, C, 0, 0, "transformer.h.%d.ln_1.bias", l);
-        ENTRY(p->qkvw + (size_t)l * 3 * C * C, 3 * C, C, 1, "transformer.h.%d.attn.c_attn.weight", l);
-        ENTRY(p->qkvb + l * 3 * C, 3 * C, 0, 0, "transformer.h.%d.attn.c_attn.bias", l);
-        ENTRY(p->attprojw + (size_t)l * C * C, C, C, 1, "transformer.h.%d.attn.c_proj.weight", l);
-        ENTRY(p->attprojb + l * C, C, 0, 0, "transformer.h.%d.attn.c_proj.bias", l);
-        ENTRY(p->ln2w + l * C, C, 0, 0, "transformer.h.%d.ln_2.weight", l);
-        ENTRY(p->ln2b + l * C, C, 0, 0, "transformer.h.%d.ln_2.bias", l);
-        ENTRY(p->fcw + (size_t)l * H * C, H, C, 1, "transformer.h.%d.mlp.c_fc.weight", l);
-        ENTRY(p->fcb + (size_t)l * H, H, 0, 0, "transformer.h.%d.mlp.c_fc.bias", l);
-        ENTRY(p->fcprojw + (size_t)l * C * H, C, H, 1, "transformer.h.%d.mlp.c_proj.weight", l);
-        ENTRY(p->fcprojb + l * C, C, 0, 0, "transformer.h.%d.mlp.c_proj.bias", l);
-    }
-    ENTRY(p->lnfw, C, 0, 0, "transformer.ln_f.weight");
-    ENTRY(p->lnfb, C, 0, 0, "transformer.ln_f.bias");
-    #undef ENTRY
-    m->n_entries = (int)(e - m->entries);
+    size_t N = (size_t)m->B * m->T, C = c->channels, H = c->hidden;
+    float *p = m->layer_acts_memory + (m->recompute ? 0 : l) * layer_act_floats(c, m->B, m->T);
+    LayerActs a;
+    a.in = m->resid + (size_t)l * N * C;
+    a.out = a.in + N * C;
+    #define TAKE(field, n) do { a.field = p; p += (n); } while (0)
+    TAKE(ln1, N * C); TAKE(ln1_mean, N); TAKE(ln1_rstd, N);
+    TAKE(qkv, N * qkv_dim(c)); TAKE(atty, N * attn_dim(c)); TAKE(att_lse, (size_t)m->B * c->n_head * m->T);
+    TAKE(res2, N * C); TAKE(ln2, N * C); TAKE(ln2_mean, N); TAKE(ln2_rstd, N);
+    TAKE(fch, N * fc_dim(c)); TAKE(fch_act, N * H);
+    #undef TAKE
+    return a;
 }
 
 static void model_alloc_parameters(Model *m) {
     parameter_sizes(&m->config, m->param_sizes, &m->num_decay_parameters);
     m->num_parameters = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) m->num_parameters += m->param_sizes[i];
-    m->params_memory = xmalloc(m->num_parameters * sizeof(float));
+    m->host_params = xmalloc(checked_mul(m->num_parameters, sizeof(float), "parameters"));
+    m->params_memory = m->host_params;
     point_parameters(&m->params, m->params_memory, m->param_sizes);
-    build_tensor_entries(m);
+    m->entries = checkpoint_entries(&m->config, &m->params, m->host_params, &m->n_entries);
 }
-
-// names in files may lack the "transformer." (GPT-2) or "model." (Llama) prefix;
-// buffers like attn.bias are not parameters
-static const char *strip_prefix(const char *name) {
-    if (strncmp(name, "transformer.", 12) == 0) return name + 12;
-    return strncmp(name, "model.", 6) == 0 ? name + 6 : name;
-}
-
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
-static void model_load_weights(Model *m, const char *model_dir) {
-    TensorSource ts;
-    ts_open(&ts, model_dir);
-    float *tmp = NULL;
-    for (int i = 0; i < m->n_entries; i++) {
-        TensorEntry *e = &m->entries[i];
-        SafeTensors *st;
-        StTensor *t = ts_find(&ts, e->name, &st);
-        if (!t) t = ts_find(&ts, strip_prefix(e->name), &st);
-        if (!t) die("%s: tensor %s is missing", ts.desc, e->name);
-        int want_ndim = e->cols ? 2 : 1;
-        int64_t r = e->hf_transposed ? e->cols : e->rows, c = e->hf_transposed ? e->rows : e->cols;
-        if (t->ndim != want_ndim || t->shape[0] != r || (want_ndim == 2 && t->shape[1] != c)) {
-            char have[96] = "", want[64];
-            for (int d = 0; d < t->ndim && d < 4; d++)
-                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-            if (want_ndim == 2) snprintf(want, sizeof want, "%lld, %lld", (long long)r, (long long)c);
-            else snprintf(want, sizeof want, "%lld", (long long)r);
-            die("%s: tensor %s has shape [%s], expected [%s]", st->path, t->name, have, want);
-        }
-        float *dst = m->params_memory + e->offset;
-        if (!e->hf_transposed) { st_read_f32(st, t, dst); continue; }
-        tmp = (float *)realloc(tmp, (size_t)e->rows * e->cols * sizeof(float));
-        st_read_f32(st, t, tmp);
-        for (int a = 0; a < e->cols; a++)      // file [in][out] -> ours [out][in]
-            for (int b = 0; b < e->rows; b++) dst[(size_t)b * e->cols + a] = tmp[(size_t)a * e->rows + b];
-    }
-    int unknown = 0;
-    for (int f = 0; f < ts.n_files; f++)
-        for (int i = 0; i < ts.files[f].n_tensors; i++) {
-            const char *n = strip_prefix(ts.files[f].tensors[i].name);
-            if ((m->config.tied && !strcmp(n, "lm_head.weight")) || ends_with(n, ".attn.bias") ||
-                ends_with(n, ".attn.masked_bias") || ends_with(n, ".rotary_emb.inv_freq")) continue;
-            int found = 0;
-            for (int j = 0; j < m->n_entries && !found; j++) found = !strcmp(strip_prefix(m->entries[j].name), n);
-            if (!found && unknown++ < 3)
-                fprintf(stderr, "repo: warning: %s: ignoring unexpected tensor %s\n", ts.files[f].path, ts.files[f].tensors[i].name);
-        }
-    free(tmp);
-    ts_close(&ts);
-}
-
-// writes `memory` (parameters or gradients, same layout) under the model's tensor names
-static void model_write_tensors(const Model *m, const float *memory, const char *path) {
-    StOut *outs = xcalloc(m->n_entries, sizeof(StOut));
-    float **transposed = xcalloc(m->n_entries, sizeof(float *));
-    for (int i = 0; i < m->n_entries; i++) {
-        const TensorEntry *e = &m->entries[i];
-        const float *src = memory + e->offset;
-        outs[i].name = e->name;
-        outs[i].ndim = e->cols ? 2 : 1;
-        outs[i].shape[0] = e->hf_transposed ? e->cols : e->rows;
-        outs[i].shape[1] = e->hf_transposed ? e->rows : e->cols;
-        outs[i].data = src;
-        if (e->hf_transposed) {
-            float *t = transposed[i] = xmalloc((size_t)e->rows * e->cols * sizeof(float));
-            for (int a = 0; a < e->rows; a++)
-                for (int b = 0; b < e->cols; b++) t[(size_t)b * e->rows + a] = src[(size_t)a * e->cols + b];
-            outs[i].data = t;
-        }
-    }
-    st_write(path, outs, m->n_entries);
-    for (int i = 0; i < m->n_entries; i++) free(transposed[i]);
-    free(transposed); free(outs);
-}
-
-// config.json for a model that came without one (GGUF): what LlamaForCausalLM reads
-static void write_llama_config(const Config *c, const char *path) {
-    int qwen2 = c->qkv_bias && !c->proj_bias && !c->mlp_bias; // Llama's attention_bias would add an o_proj bias
-    AtomicFile af = atomic_open(path);
-    if (qwen2) fprintf(af.f, "{\n  \"architectures\": [\"Qwen2ForCausalLM\"],\n  \"model_type\": \"qwen2\",\n"
-                       "  \"use_sliding_window\": false,\n  \"sliding_window\": null,\n");
-    else fprintf(af.f, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n");
-    fprintf(af.f, "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
-            "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n",
-            c->channels, c->hidden, c->n_layer, c->n_head, c->n_kv_head);
-    if (c->head_dim * c->n_head != c->channels) fprintf(af.f, "  \"head_dim\": %d,\n", c->head_dim);
-    if (c->gguf_eos >= 0) fprintf(af.f, "  \"eos_token_id\": %d,\n", c->gguf_eos);
-    fprintf(af.f, "  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %.9g,\n  \"rope_theta\": %.9g,\n"
-            "  \"rope_scaling\": null,\n", c->max_seq_len, c->norm_eps, c->rope_theta);
-    if (!qwen2) fprintf(af.f, "  \"attention_bias\": %s,\n  \"mlp_bias\": %s,\n", c->qkv_bias ? "true" : "false",
-                        c->mlp_bias ? "true" : "false");
-    fprintf(af.f, "  \"tie_word_embeddings\": %s,\n  \"vocab_size\": %d,\n  \"torch_dtype\": \"float32\"\n}\n",
-            c->tied ? "true" : "false", c->vocab_size);
-    atomic_close(&af);
-}
-
-// a directory Hugging Face loads: config.json (copied), model.safetensors, tokenizer files
-static void model_save(const Model *m, const char *src_dir, const char *out_dir) {
-    make_dir(out_dir);
-    char src[4096], dst[4096];
-    snprintf(dst, sizeof dst, "%s/model.safetensors", out_dir);
-    model_write_tensors(m, m->params_memory, dst);
-    const char *copied[] = {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                            "special_tokens_map.json", "vocab.json", "merges.txt"};
-    for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) {
-        snprintf(src, sizeof src, "%s/%s", src_dir, copied[i]);
-        snprintf(dst, sizeof dst, "%s/%s", out_dir, copied[i]);
-        if (file_exists(src) && strcmp(src, dst) != 0) copy_file_atomic(src, dst);
-    }
-    if (ends_with(src_dir, ".gguf")) { // no config.json to copy: write one
-        snprintf(dst, sizeof dst, "%s/config.json", out_dir);
-        write_llama_config(&m->config, dst);
-        data_write_gguf_tokenizer(src_dir, out_dir); // tokenizer.json + tokenizer_config.json from its metadata
-    }
-}
-
-// ----------------------------------------------------------------------------
-// GGUF (llama.cpp's single-file format), Llama only: hyper-parameters from its metadata, tensors
-// dequantized to float32 and renamed to Hugging Face's names (gguf.c), attn_q / attn_k rows
-// un-permuted from llama.cpp's RoPE layout. Built when the Makefile defines REPO_GGUF and links gguf.c.
-
-static int is_gguf(const char *path) { return ends_with(path, ".gguf"); }
-
-#ifdef REPO_GGUF
-static void model_load_gguf(Model *m, const char *path) {
-    char err[1024];
-    GGUF *g = gguf_open(path, err, sizeof err);
-    if (!g) die("%s", err);
-    // llama (Mistral files say llama too) or qwen2: q, k, v biases, and rows not permuted by the converter
-    const char *arch = gguf_get_str(g, "general.architecture");
-    if (!arch || (strcmp(arch, "llama") && strcmp(arch, "qwen2")))
-        die("%s: general.architecture \"%s\" is not supported (llama, qwen2 are)", path, arch ? arch : "?");
-    int permuted = !strcmp(arch, "llama");
-    GGUFLlamaConfig gc;
-    if (gguf_llama_config(g, &gc, err, sizeof err)) die("%s", err);
-    char key[128];
-    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    const char *scaling = gguf_get_str(g, key);
-    if ((scaling && strcmp(scaling, "none")) || gguf_find_tensor(g, "rope_freqs.weight"))
-        die("%s: rope scaling \"%s\" is not supported (only plain RoPE)", path, scaling ? scaling : "llama3 rope_freqs");
-    Config *c = &m->config;
-    c->arch = ARCH_LLAMA;
-    c->vocab_size = gc.vocab_size; c->channels = gc.n_embd; c->hidden = gc.n_ff; c->n_layer = gc.n_layer;
-    c->n_head = gc.n_head; c->n_kv_head = gc.n_head_kv; c->max_seq_len = gc.n_ctx;
-    c->norm_eps = gc.rms_norm_eps; c->rope_theta = gc.rope_theta; c->tied = gc.tied_embeddings;
-    c->head_dim = c->channels / c->n_head;
-    uint32_t u;
-    snprintf(key, sizeof key, "%s.attention.key_length", arch);
-    if (gguf_get_u32(g, key, &u)) c->head_dim = (int)u;
-    snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
-    if (gguf_get_u32(g, key, &u) && (int)u != c->head_dim)
-        die("%s: %s %u differs from the head size %d (partial RoPE is not supported)", path, key, u, c->head_dim);
-    if (c->max_seq_len <= 0) die("%s: %s.context_length is missing", path, arch);
-    if (c->head_dim % 2) die("%s: head size %d must be even (RoPE rotates pairs)", path, c->head_dim);
-    c->qkv_bias = gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
-    c->proj_bias = gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
-    c->mlp_bias = gguf_find_tensor(g, "blk.0.ffn_gate.bias") != NULL;
-    if (!permuted && (!c->qkv_bias || c->proj_bias || c->mlp_bias))
-        die("%s: a qwen2 file needs attn_q/k/v biases and no others", path);
-    c->gguf_eos = gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u) && u <= INT32_MAX ? (int)u : -1;
-    model_alloc_parameters(m);
-    char *seen = xcalloc(m->n_entries, 1);
-    int unknown = 0;
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const GGUFTensor *t = &g->tensors[i];
-        char hf[160];
-        int j = -1;
-        if (gguf_hf_name(t->name, hf, sizeof hf) == 0)
-            for (j = 0; j < m->n_entries && strcmp(m->entries[j].name, hf); j++) {}
-        if (j < 0 || j == m->n_entries) {
-            if (unknown++ < 3) fprintf(stderr, "repo: warning: %s: ignoring unexpected tensor %s\n", path, t->name);
-            continue;
-        }
-        const TensorEntry *e = &m->entries[j];
-        if (t->n_dims != (e->cols ? 2 : 1) || t->shape[0] != e->rows || (e->cols && t->shape[1] != e->cols))
-            die("%s: tensor %s has %d dimensions [%lld, %lld], expected [%d, %d]", path, t->name, t->n_dims,
-                (long long)t->shape[0], (long long)(t->n_dims > 1 ? t->shape[1] : 0), e->rows, e->cols);
-        float *dst = m->params_memory + e->offset;
-        if (gguf_tensor_to_f32(g, t, dst, err, sizeof err)) die("%s", err);
-        int is_q = ends_with(t->name, ".attn_q.weight"), is_k = ends_with(t->name, ".attn_k.weight");
-        if (permuted && (is_q || is_k) && gguf_unpermute_qk(dst, e->rows, e->cols, is_q ? c->n_head : c->n_kv_head))
-            die("%s: tensor %s: %d rows do not split into heads", path, t->name, e->rows);
-        seen[j] = 1;
-    }
-    for (int j = 0; j < m->n_entries; j++)
-        if (!seen[j]) die("%s: tensor for %s is missing", path, m->entries[j].name);
-    free(seen);
-    gguf_close(g);
-}
-#endif
 
 // a model directory (config.json + model.safetensors or its sharded index), or a .gguf file
-static void model_load(Model *m, const char *model_dir) {
+static void model_load(Model *m, const char *path) {
     memset(m, 0, sizeof *m);
-    if (is_gguf(model_dir)) {
-#ifdef REPO_GGUF
-        model_load_gguf(m, model_dir);
-        return;
-#else
-        die("%s: this build reads no GGUF (make with REPO_GGUF and gguf.c)", model_dir);
-#endif
-    }
-    m->config = config_from_file(model_dir);
+    m->k = cpu_kernels();
+    m->config = checkpoint_config(path);
     model_alloc_parameters(m);
-    model_load_weights(m, model_dir);
+    checkpoint_load(path, &m->config, m->entries, m->n_entries, m->host_params);
 }
 
-// activations for up to max_B sequences of max_T tokens (all positions may be response positions)
-static size_t activation_floats(const Config *c, int B, int T, int R) {
-    size_t L = c->n_layer, C = c->channels, H = c->hidden, NH = c->n_head, BT = (size_t)B * T;
-    size_t qkv = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
-    return BT * C + L * BT * (4 * C + A + 4 + qkv + F + H) + L * B * NH * (size_t)T * T + BT * (C + 2)
-         + (size_t)R * (C + c->vocab_size + 3);
+static float *compute_floats(const Model *m, size_t n) { return (float *)m->k->alloc(checked_mul(n, sizeof(float), "activations")); }
+static int *compute_ints(const Model *m, size_t n) { return (int *)m->k->alloc(checked_mul(n, sizeof(int), "batch")); }
+
+// moves the parameters to where k computes (nothing to do on the CPU); before model_alloc_*
+static void model_place(Model *m, const Kernels *k) {
+    m->k = k;
+    if (k->host_memory) return;
+    size_t bytes = m->num_parameters * sizeof(float);
+    m->params_memory = (float *)k->alloc(bytes);
+    k->upload(m->params_memory, m->host_params, bytes);
+    point_parameters(&m->params, m->params_memory, m->param_sizes);
 }
 
-static void point_activations(Model *m, int B, int T, int R) {
-    const Config *c = &m->config;
-    size_t L = c->n_layer, C = c->channels, H = c->hidden, NH = c->n_head, BT = (size_t)B * T;
-    size_t qkv = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
-    Activations *a = &m->acts;
-    float *p = m->acts_memory;
-    #define TAKE(field, n) do { a->field = p; p += (n); } while (0)
-    TAKE(encoded, BT * C);
-    TAKE(ln1, L * BT * C); TAKE(ln1_mean, L * BT); TAKE(ln1_rstd, L * BT);
-    TAKE(qkv, L * BT * qkv); TAKE(atty, L * BT * A); TAKE(att, L * B * NH * T * T);
-    TAKE(residual2, L * BT * C);
-    TAKE(ln2, L * BT * C); TAKE(ln2_mean, L * BT); TAKE(ln2_rstd, L * BT);
-    TAKE(fch, L * BT * F); TAKE(fch_gelu, L * BT * H); TAKE(residual3, L * BT * C);
-    TAKE(lnf, BT * C); TAKE(lnf_mean, BT); TAKE(lnf_rstd, BT);
-    TAKE(hidden, (size_t)R * C); TAKE(logits, (size_t)R * c->vocab_size);
-    TAKE(lse, R); TAKE(logp, R); TAKE(dlogp, R);
-    #undef TAKE
-    BackwardScratch *s = &m->scratch;
-    p = m->scratch_memory;
-    s->dresidual = p; p += BT * C;
-    s->dln = p; p += BT * C;
-    s->datty = p; p += BT * A;
-    s->dres2 = p; p += BT * C;
-    s->dqkv = p; p += BT * qkv;
-    s->dfch = p; p += BT * F;
-    s->dfch_gelu = p; p += BT * H;
-    s->dhidden = p; p += (size_t)R * C;
-}
-
-static void model_alloc_batch(Model *m, int max_B, int max_T) {
-    const Config *c = &m->config;
-    size_t BT = (size_t)max_B * max_T;
-    size_t qkv = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
-    m->max_B = max_B; m->max_T = max_T;
-    m->acts_memory = xmalloc(activation_floats(c, max_B, max_T, (int)BT) * sizeof(float));
-    m->scratch_memory = xmalloc((BT * (3 * c->channels + A + qkv + F + c->hidden) + BT * c->channels) * sizeof(float));
-    if (c->arch == ARCH_LLAMA) { // RoPE angles for positions 0 .. max_T-1
-        m->rope_cos = xmalloc((size_t)max_T * (c->head_dim / 2) * sizeof(float));
-        m->rope_sin = xmalloc((size_t)max_T * (c->head_dim / 2) * sizeof(float));
-        rope_tables(m->rope_cos, m->rope_sin, max_T, c->head_dim, c->rope_theta);
-    }
-    m->tokens = xmalloc(BT * sizeof(int));
-    m->resp_row = xmalloc(BT * sizeof(int));
-    m->resp_seq = xmalloc(BT * sizeof(int));
-    m->resp_target = xmalloc(BT * sizeof(int));
+// the parameters back on the host, before they are saved
+static void model_sync_params(Model *m) {
+    if (!m->k->host_memory) m->k->download(m->host_params, m->params_memory, m->num_parameters * sizeof(float));
 }
 
 static void model_alloc_training(Model *m) {
-    m->grads_memory = xcalloc(m->num_parameters, sizeof(float));
-    m->m_memory = xcalloc(m->num_parameters, sizeof(float));
-    m->v_memory = xcalloc(m->num_parameters, sizeof(float));
+    size_t bytes = m->num_parameters * sizeof(float);
+    float **bufs[] = {&m->grads_memory, &m->m_memory, &m->v_memory};
+    for (int i = 0; i < 3; i++) { *bufs[i] = (float *)m->k->alloc(bytes); m->k->zero(*bufs[i], bytes); }
     point_parameters(&m->grads, m->grads_memory, m->param_sizes);
 }
 
-// layer l's slice of a per-layer tensor; NULL for a tensor the architecture lacks (size 0)
-static float *at_layer(float *base, int l, size_t stride) { return base ? base + (size_t)l * stride : NULL; }
-
-// forward over the current batch (m->tokens, m->resp_*): fills acts.logp for each response position
-static void model_forward(Model *m) {
+// activations for up to max_B sequences of max_T tokens with at most max_R response positions
+static void model_alloc_batch(Model *m, int max_B, int max_T, int max_R, int recompute) {
     const Config *c = &m->config;
-    int B = m->B, T = m->T, R = m->R, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
-    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd, A = attn_dim(c), F = fc_dim(c);
-    point_activations(m, B, T, R);
-    ParameterTensors *p = &m->params;
-    Activations *a = &m->acts;
-    encoder_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, C);
-    for (int l = 0; l < c->n_layer; l++) {
-        const float *x = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
-        float *ln1 = a->ln1 + (size_t)l * N * C, *qkv = a->qkv + (size_t)l * N * qkv_dim;
-        float *atty = a->atty + (size_t)l * N * A, *att = a->att + (size_t)l * B * NH * T * T;
-        float *res2 = a->residual2 + (size_t)l * N * C, *ln2 = a->ln2 + (size_t)l * N * C;
-        float *fch = a->fch + (size_t)l * N * F, *fchg = a->fch_gelu + (size_t)l * N * H;
-        float *res3 = a->residual3 + (size_t)l * N * C;
-        if (c->arch == ARCH_LLAMA) { // RMSNorm, RoPE on q and k, GQA, SwiGLU; biases as the config says
-            rmsnorm_forward(ln1, a->ln1_rstd + l * N, x, p->ln1w + l * C, N, C, c->norm_eps);
-            matmul_forward(qkv, ln1, p->qkvw + (size_t)l * qkv_dim * C, at_layer(p->qkvb, l, qkv_dim), N, C, qkv_dim);
-            rope_forward(qkv, m->rope_cos, m->rope_sin, B, T, NH + NKV, hd, qkv_dim);
-            attention_forward(atty, att, qkv, B, T, NH, NKV, hd);
-            matmul_forward(res2, atty, p->attprojw + (size_t)l * C * A, at_layer(p->attprojb, l, C), N, A, C);
-            residual_forward(res2, x, res2, (size_t)N * C);
-            rmsnorm_forward(ln2, a->ln2_rstd + l * N, res2, p->ln2w + l * C, N, C, c->norm_eps);
-            matmul_forward(fch, ln2, p->fcw + (size_t)l * F * C, at_layer(p->fcb, l, F), N, C, F);
-            swiglu_forward(fchg, fch, N, H);
-            matmul_forward(res3, fchg, p->fcprojw + (size_t)l * C * H, at_layer(p->fcprojb, l, C), N, H, C);
-            residual_forward(res3, res2, res3, (size_t)N * C);
-            continue;
-        }
-        layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, x, p->ln1w + l * C, p->ln1b + l * C, N, C, c->norm_eps);
-        matmul_forward(qkv, ln1, p->qkvw + (size_t)l * qkv_dim * C, p->qkvb + l * qkv_dim, N, C, qkv_dim);
-        attention_forward(atty, att, qkv, B, T, NH, NKV, hd);
-        matmul_forward(res2, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, N, C, C);
-        residual_forward(res2, x, res2, (size_t)N * C);
-        layernorm_forward(ln2, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2, p->ln2w + l * C, p->ln2b + l * C, N, C, c->norm_eps);
-        matmul_forward(fch, ln2, p->fcw + (size_t)l * H * C, p->fcb + l * H, N, C, H);
-        gelu_forward(fchg, fch, (size_t)N * H);
-        matmul_forward(res3, fchg, p->fcprojw + (size_t)l * C * H, p->fcprojb + l * C, N, H, C);
-        residual_forward(res3, res2, res3, (size_t)N * C);
+    size_t BT = checked_mul(max_B, max_T, "batch"), C = c->channels, L = c->n_layer;
+    m->max_B = max_B; m->max_T = max_T; m->max_R = max_R; m->recompute = recompute;
+    m->resid = compute_floats(m, checked_mul(L + 1, BT * C, "activations"));
+    m->layer_acts_memory = compute_floats(m, checked_mul(recompute ? 1 : L, layer_act_floats(c, max_B, max_T), "activations"));
+    m->lnf = compute_floats(m, BT * C);
+    m->lnf_mean = compute_floats(m, BT);
+    m->lnf_rstd = compute_floats(m, BT);
+    m->hidden = compute_floats(m, (size_t)max_R * C);
+    m->logits = compute_floats(m, checked_mul(max_R, c->vocab_size, "logits"));
+    m->lse = compute_floats(m, max_R);
+    m->logp = compute_floats(m, max_R);
+    m->dlogp = compute_floats(m, max_R);
+    if (m->grads_memory) { // backward's scratch: one block's worth, reused by every block
+        BackwardScratch *s = &m->scratch;
+        s->dresidual = compute_floats(m, BT * C);
+        s->dln = compute_floats(m, BT * C);
+        s->datty = compute_floats(m, BT * attn_dim(c));
+        s->dqkv = compute_floats(m, BT * qkv_dim(c));
+        s->dfch = compute_floats(m, BT * fc_dim(c));
+        s->dfch_act = compute_floats(m, BT * c->hidden);
+        s->dhidden = compute_floats(m, (size_t)max_R * C);
     }
-    const float *last = a->residual3 + (size_t)(c->n_layer - 1) * N * C;
-    if (c->arch == ARCH_LLAMA) rmsnorm_forward(a->lnf, a->lnf_rstd, last, p->lnfw, N, C, c->norm_eps);
-    else layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, C, c->norm_eps);
-    for (int r = 0; r < R; r++) memcpy(a->hidden + (size_t)r * C, a->lnf + (size_t)m->resp_row[r] * C, C * sizeof(float));
-    matmul_forward(a->logits, a->hidden, c->tied ? p->wte : p->lmhead, NULL, R, C, c->vocab_size);
-    logprob_forward(a->logp, a->lse, a->logits, m->resp_target, R, c->vocab_size);
+    if (c->arch == ARCH_LLAMA) { // RoPE angles for every position the model knows (sampling goes past max_T)
+        size_t n = (size_t)c->max_seq_len * (c->head_dim / 2);
+        float *cs = xmalloc(n * sizeof(float)), *sn = xmalloc(n * sizeof(float));
+        rope_tables(cs, sn, c->max_seq_len, c->head_dim, c->rope_theta);
+        m->rope_cos = compute_floats(m, n); m->rope_sin = compute_floats(m, n);
+        m->k->upload(m->rope_cos, cs, n * sizeof(float)); m->k->upload(m->rope_sin, sn, n * sizeof(float));
+        free(cs); free(sn);
+    }
+    // the batch's ids and per-position numbers, in compute memory and (the same buffers on the CPU) on the host
+    int **ints[] = {&m->tokens, &m->pos, &m->resp_row, &m->resp_target};
+    int **host_ints[] = {&m->host_tokens, &m->host_pos, &m->host_resp_row, &m->host_resp_target};
+    for (int i = 0; i < 4; i++) {
+        size_t n = i < 2 ? BT : (size_t)max_R;
+        *ints[i] = compute_ints(m, n);
+        *host_ints[i] = m->k->host_memory ? *ints[i] : xmalloc(n * sizeof(int));
+    }
+    m->host_resp_seq = xmalloc(max_R * sizeof(int));
+    m->host_logp = m->k->host_memory ? m->logp : xmalloc(max_R * sizeof(float));
+    m->host_dlogp = m->k->host_memory ? m->dlogp : xmalloc(max_R * sizeof(float));
 }
 
-// backward from acts.dlogp (dLoss/dlogp per response position); accumulates into grads
+// GPT-2 and Llama differ, inside a block, only in the norm and the MLP's activation
+static void norm_forward(const Model *m, float *out, float *mean, float *rstd, const float *inp, const float *w,
+                         const float *b, int N) {
+    const Config *c = &m->config;
+    if (c->arch == ARCH_LLAMA) m->k->rmsnorm_forward(out, rstd, inp, w, N, c->channels, c->norm_eps);
+    else m->k->layernorm_forward(out, mean, rstd, inp, w, b, N, c->channels, c->norm_eps);
+}
+
+static void norm_backward(const Model *m, float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, const float *mean, const float *rstd, int N) {
+    const Config *c = &m->config;
+    if (c->arch == ARCH_LLAMA) m->k->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c->channels);
+    else m->k->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, c->channels);
+}
+
+static void mlp_act_forward(const Model *m, float *out, const float *inp, int N) {
+    if (m->config.arch == ARCH_LLAMA) m->k->swiglu_forward(out, inp, N, m->config.hidden);
+    else m->k->gelu_forward(out, inp, (size_t)N * m->config.hidden);
+}
+
+static void mlp_act_backward(const Model *m, float *dinp, const float *inp, const float *dout, int N) {
+    if (m->config.arch == ARCH_LLAMA) m->k->swiglu_backward(dinp, inp, dout, N, m->config.hidden);
+    else m->k->gelu_backward(dinp, inp, dout, (size_t)N * m->config.hidden);
+}
+
+typedef struct KVCache KVCache;
+static void kv_attention(const Model *m, KVCache *kv, int l, const LayerActs *a, const int *seq, const int *pos, int n);
+
+// One transformer block, pre-norm:  res2 = in + attention(norm1(in)),  out = res2 + mlp(norm2(res2)).
+// N = B T rows at positions pos. With a key/value cache (sampling), the N rows are one new token
+// per sequence seq[i], attending to that sequence's cache.
+static void block_forward(const Model *m, int l, const LayerActs *a, int B, int T, const int *pos,
+                          KVCache *kv, const int *kv_seq) {
+    const Config *c = &m->config;
+    const Kernels *k = m->k;
+    LayerParams w = layer_params(&m->params, c, l);
+    int N = B * T, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
+    int QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
+    norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, a->in, w.ln1w, w.ln1b, N);
+    k->matmul_forward(a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, QKV);
+    if (c->arch == ARCH_LLAMA) k->rope_forward(a->qkv, pos, m->rope_cos, m->rope_sin, N, NH + NKV, hd, QKV);
+    if (kv) kv_attention(m, kv, l, a, kv_seq, pos, N);
+    else k->attention_forward(a->atty, a->att_lse, a->qkv, B, T, NH, NKV, hd);
+    k->matmul_forward(a->res2, a->atty, w.attprojw, w.attprojb, N, A, C);
+    k->residual_forward(a->res2, a->in, a->res2, (size_t)N * C);
+    norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N);
+    k->matmul_forward(a->fch, a->ln2, w.fcw, w.fcb, N, C, F);
+    mlp_act_forward(m, a->fch_act, a->fch, N);
+    k->matmul_forward(a->out, a->fch_act, w.fcprojw, w.fcprojb, N, H, C);
+    k->residual_forward(a->out, a->res2, a->out, (size_t)N * C);
+}
+
+// The same block backward. On entry scratch.dresidual holds dLoss/d out; the residual adds pass it
+// unchanged to res2 and to in, so each sub-layer's input gradient is added into it. Gradients of the
+// block's parameters accumulate into grads.
+static void block_backward(Model *m, int l, const LayerActs *a) {
+    const Config *c = &m->config;
+    const Kernels *k = m->k;
+    LayerParams w = layer_params(&m->params, c, l), g = layer_params(&m->grads, c, l);
+    BackwardScratch *s = &m->scratch;
+    int B = m->B, T = m->T, N = B * T, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head;
+    int hd = c->head_dim, QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c);
+    // the MLP: out = res2 + fcproj(act(fc(norm2(res2))))
+    k->zero(s->dfch_act, (size_t)N * H * sizeof(float));
+    k->matmul_backward(s->dfch_act, g.fcprojw, g.fcprojb, s->dresidual, a->fch_act, w.fcprojw, N, H, C);
+    k->zero(s->dfch, (size_t)N * F * sizeof(float));
+    mlp_act_backward(m, s->dfch, a->fch, s->dfch_act, N);
+    k->zero(s->dln, (size_t)N * C * sizeof(float));
+    k->matmul_backward(s->dln, g.fcw, g.fcb, s->dfch, a->ln2, w.fcw, N, C, F);
+    norm_backward(m, s->dresidual, g.ln2w, g.ln2b, s->dln, a->res2, w.ln2w, a->ln2_mean, a->ln2_rstd, N);
+    // attention: res2 = in + attproj(attention(rope(qkv(norm1(in)))))
+    k->zero(s->datty, (size_t)N * A * sizeof(float));
+    k->matmul_backward(s->datty, g.attprojw, g.attprojb, s->dresidual, a->atty, w.attprojw, N, A, C);
+    k->zero(s->dqkv, (size_t)N * QKV * sizeof(float));
+    k->attention_backward(s->dqkv, s->datty, a->qkv, a->atty, a->att_lse, B, T, NH, NKV, hd);
+    if (c->arch == ARCH_LLAMA) k->rope_backward(s->dqkv, m->pos, m->rope_cos, m->rope_sin, N, NH + NKV, hd, QKV);
+    k->zero(s->dln, (size_t)N * C * sizeof(float));
+    k->matmul_backward(s->dln, g.qkvw, g.qkvb, s->dqkv, a->ln1, w.qkvw, N, C, QKV);
+    norm_backward(m, s->dresidual, g.ln1w, g.ln1b, s->dln, a->in, w.ln1w, a->ln1_mean, a->ln1_rstd, N);
+}
+
+// Forward over the current batch (tokens, pos, resp_* in compute memory): embeddings, the blocks,
+// the final norm, and the output head at the response positions only; fills logp per position.
+static void model_forward(Model *m) {
+    const Config *c = &m->config;
+    const Kernels *k = m->k;
+    const ParameterTensors *p = &m->params;
+    int N = m->B * m->T, C = c->channels;
+    if (m->B > m->max_B || m->T > m->max_T || m->R > m->max_R)
+        die("batch of %d x %d tokens (%d responses) exceeds the %d x %d (%d) allocated", m->B, m->T, m->R, m->max_B, m->max_T, m->max_R);
+    k->encoder_forward(m->resid, m->tokens, m->pos, p->wte, p->wpe, N, C);
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs a = layer_acts(m, l);
+        block_forward(m, l, &a, m->B, m->T, m->pos, NULL, NULL);
+    }
+    const float *last = m->resid + (size_t)c->n_layer * N * C;
+    norm_forward(m, m->lnf, m->lnf_mean, m->lnf_rstd, last, p->lnfw, p->lnfb, N);
+    if (m->R == 0) return;
+    k->rows_gather(m->hidden, m->lnf, m->resp_row, m->R, C);
+    k->matmul_forward(m->logits, m->hidden, c->tied ? p->wte : p->lmhead, NULL, m->R, C, c->vocab_size);
+    k->logprob_forward(m->logp, m->lse, m->logits, m->resp_target, m->R, c->vocab_size);
+}
+
+// Backward from dlogp (dLoss/dlogp per response position, in compute memory); accumulates into grads.
+// With recompute, each block's activations are rebuilt from its stored input first.
 static void model_backward(Model *m) {
     const Config *c = &m->config;
-    int B = m->B, T = m->T, R = m->R, C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
-    int N = B * T, qkv_dim = (NH + 2 * NKV) * hd, A = attn_dim(c), F = fc_dim(c);
+    const Kernels *k = m->k;
     ParameterTensors *p = &m->params, *g = &m->grads;
-    Activations *a = &m->acts;
     BackwardScratch *s = &m->scratch;
-    logprob_backward(a->logits, a->dlogp, a->lse, m->resp_target, R, c->vocab_size);
-    memset(s->dhidden, 0, (size_t)R * C * sizeof(float));
-    matmul_backward(s->dhidden, c->tied ? g->wte : g->lmhead, NULL, a->logits, a->hidden, c->tied ? p->wte : p->lmhead,
-                    R, C, c->vocab_size);
-    memset(s->dln, 0, (size_t)N * C * sizeof(float));
-    for (int r = 0; r < R; r++) {
-        float *d = s->dln + (size_t)m->resp_row[r] * C;
-        for (int i = 0; i < C; i++) d[i] += s->dhidden[(size_t)r * C + i];
-    }
-    memset(s->dresidual, 0, (size_t)N * C * sizeof(float));
-    const float *last = a->residual3 + (size_t)(c->n_layer - 1) * N * C;
-    if (c->arch == ARCH_LLAMA) rmsnorm_backward(s->dresidual, g->lnfw, s->dln, last, p->lnfw, a->lnf_rstd, N, C);
-    else layernorm_backward(s->dresidual, g->lnfw, g->lnfb, s->dln, last, p->lnfw, a->lnf_mean, a->lnf_rstd, N, C);
+    int N = m->B * m->T, C = c->channels, R = m->R;
+    k->logprob_backward(m->logits, m->dlogp, m->lse, m->resp_target, R, c->vocab_size);
+    k->zero(s->dhidden, (size_t)R * C * sizeof(float));
+    k->matmul_backward(s->dhidden, c->tied ? g->wte : g->lmhead, NULL, m->logits, m->hidden, c->tied ? p->wte : p->lmhead,
+                       R, C, c->vocab_size);
+    k->zero(s->dln, (size_t)N * C * sizeof(float));
+    k->rows_scatter_add(s->dln, s->dhidden, m->resp_row, R, C);
+    k->zero(s->dresidual, (size_t)N * C * sizeof(float));
+    const float *last = m->resid + (size_t)c->n_layer * N * C;
+    norm_backward(m, s->dresidual, g->lnfw, g->lnfb, s->dln, last, p->lnfw, m->lnf_mean, m->lnf_rstd, N);
     for (int l = c->n_layer - 1; l >= 0; l--) {
-        const float *x = l == 0 ? a->encoded : a->residual3 + (size_t)(l - 1) * N * C;
-        float *ln1 = a->ln1 + (size_t)l * N * C, *qkv = a->qkv + (size_t)l * N * qkv_dim;
-        float *atty = a->atty + (size_t)l * N * A, *att = a->att + (size_t)l * B * NH * T * T;
-        float *res2 = a->residual2 + (size_t)l * N * C, *ln2 = a->ln2 + (size_t)l * N * C;
-        float *fch = a->fch + (size_t)l * N * F, *fchg = a->fch_gelu + (size_t)l * N * H;
-        // dresidual holds dLoss/d residual3[l]; it flows unchanged into residual2 and x (residual adds)
-        if (c->arch == ARCH_LLAMA) {
-            memset(s->dfch_gelu, 0, (size_t)N * H * sizeof(float));
-            matmul_backward(s->dfch_gelu, g->fcprojw + (size_t)l * C * H, at_layer(g->fcprojb, l, C), s->dresidual, fchg,
-                            p->fcprojw + (size_t)l * C * H, N, H, C);
-            memset(s->dfch, 0, (size_t)N * F * sizeof(float));
-            swiglu_backward(s->dfch, fch, s->dfch_gelu, N, H);
-            memset(s->dln, 0, (size_t)N * C * sizeof(float));
-            matmul_backward(s->dln, g->fcw + (size_t)l * F * C, at_layer(g->fcb, l, F), s->dfch, ln2, p->fcw + (size_t)l * F * C, N, C, F);
-            rmsnorm_backward(s->dresidual, g->ln2w + l * C, s->dln, res2, p->ln2w + l * C, a->ln2_rstd + l * N, N, C);
-            memset(s->datty, 0, (size_t)N * A * sizeof(float));
-            matmul_backward(s->datty, g->attprojw + (size_t)l * C * A, at_layer(g->attprojb, l, C), s->dresidual, atty,
-                            p->attprojw + (size_t)l * C * A, N, A, C);
-            memset(s->dqkv, 0, (size_t)N * qkv_dim * sizeof(float));
-            attention_backward(s->dqkv, s->datty, qkv, att, B, T, NH, NKV, hd);
-            rope_backward(s->dqkv, m->rope_cos, m->rope_sin, B, T, NH + NKV, hd, qkv_dim);
-            memset(s->dln, 0, (size_t)N * C * sizeof(float));
-            matmul_backward(s->dln, g->qkvw + (size_t)l * qkv_dim * C, at_layer(g->qkvb, l, qkv_dim), s->dqkv, ln1,
-                            p->qkvw + (size_t)l * qkv_dim * C, N, C, qkv_dim);
-            rmsnorm_backward(s->dresidual, g->ln1w + l * C, s->dln, x, p->ln1w + l * C, a->ln1_rstd + l * N, N, C);
-            continue;
-        }
-        memset(s->dfch_gelu, 0, (size_t)N * H * sizeof(float));
-        matmul_backward(s->dfch_gelu, g->fcprojw + (size_t)l * C * H, g->fcprojb + l * C, s->dresidual, fchg,
-                        p->fcprojw + (size_t)l * C * H, N, H, C);
-        memset(s->dfch, 0, (size_t)N * H * sizeof(float));
-        gelu_backward(s->dfch, fch, s->dfch_gelu, (size_t)N * H);
-        memset(s->dln, 0, (size_t)N * C * sizeof(float));
-        matmul_backward(s->dln, g->fcw + (size_t)l * H * C, g->fcb + l * H, s->dfch, ln2, p->fcw + (size_t)l * H * C, N, C, H);
-        layernorm_backward(s->dresidual, g->ln2w + l * C, g->ln2b + l * C, s->dln, res2, p->ln2w + l * C,
-                           a->ln2_mean + l * N, a->ln2_rstd + l * N, N, C);
-        memset(s->datty, 0, (size_t)N * C * sizeof(float));
-        matmul_backward(s->datty, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, s->dresidual, atty,
-                        p->attprojw + (size_t)l * C * C, N, C, C);
-        memset(s->dqkv, 0, (size_t)N * qkv_dim * sizeof(float));
-        attention_backward(s->dqkv, s->datty, qkv, att, B, T, NH, NKV, hd);
-        memset(s->dln, 0, (size_t)N * C * sizeof(float));
-        matmul_backward(s->dln, g->qkvw + (size_t)l * qkv_dim * C, g->qkvb + l * qkv_dim, s->dqkv, ln1,
-                        p->qkvw + (size_t)l * qkv_dim * C, N, C, qkv_dim);
-        layernorm_backward(s->dresidual, g->ln1w + l * C, g->ln1b + l * C, s->dln, x, p->ln1w + l * C,
-                           a->ln1_mean + l * N, a->ln1_rstd + l * N, N, C);
+        LayerActs a = layer_acts(m, l);
+        if (m->recompute) block_forward(m, l, &a, m->B, m->T, m->pos, NULL, NULL);
+        block_backward(m, l, &a);
     }
-    encoder_backward(g->wte, g->wpe, s->dresidual, m->tokens, B, T, C);
+    k->encoder_backward(g->wte, g->wpe, s->dresidual, m->tokens, m->pos, N, C);
 }
 
 // ----------------------------------------------------------------------------
-// incremental decoding (sampling): a key/value cache per layer, so each new token costs one row
-// through the network instead of a forward over its whole sequence. The prompt goes through
-// model_forward once (kv_prefill copies its keys and values, Llama's already rotated); then
-// decode_step takes one token per sequence at its position (the RoPE angle / GPT-2 wpe row).
+// incremental decoding (sampling, on the CPU): a key/value cache per layer, so each new token costs
+// one row through the network instead of a forward over its whole sequence. The prompts go through
+// model_forward once (kv_prefill copies their keys and values, Llama's already rotated); then
+// decode_step runs block_forward on one new row per sequence, attending to the cache.
 
-typedef struct {
+struct KVCache {
     int B, T;                     // sequences and positions the cache holds
     float *k, *v;                 // (L, B, T, NKV hd)
-    float *x, *ln, *qkv, *atty, *res, *fch, *fchg, *mean, *rstd, *att; // rows in flight: (B, ...), att (B, NH, T)
-    float *logits;                // (B, V)
-} KVCache;
+    float *x, *ln, *mean, *rstd, *qkv, *atty, *res2, *ln2, *mean2, *rstd2, *fch, *fch_act; // rows in flight: (B, ...)
+    float *att;                   // (B, NH, T) one attention row per query
+    float *lnf, *logits;          // (B, C), (B, V)
+};
 
 static void kv_alloc(KVCache *kv, const Config *c, int B, int T) {
     size_t KV = (size_t)c->n_kv_head * c->head_dim, C = c->channels;
     kv->B = B; kv->T = T;
-    kv->k = xmalloc((size_t)c->n_layer * B * T * KV * sizeof(float));
-    kv->v = xmalloc((size_t)c->n_layer * B * T * KV * sizeof(float));
-    float **bufs[] = {&kv->x, &kv->ln, &kv->qkv, &kv->atty, &kv->res, &kv->fch, &kv->fchg, &kv->mean, &kv->rstd,
-                      &kv->att, &kv->logits};
-    size_t widths[] = {(size_t)C, (size_t)C, (size_t)qkv_dim(c), (size_t)attn_dim(c), (size_t)C, (size_t)fc_dim(c),
-                       (size_t)c->hidden, 1, 1, (size_t)c->n_head * T, (size_t)c->vocab_size};
-    for (int i = 0; i < 11; i++) *bufs[i] = xmalloc((size_t)B * widths[i] * sizeof(float));
+    kv->k = xmalloc(checked_mul((size_t)c->n_layer * B * T, KV * sizeof(float), "key/value cache"));
+    kv->v = xmalloc(checked_mul((size_t)c->n_layer * B * T, KV * sizeof(float), "key/value cache"));
+    float **bufs[] = {&kv->x, &kv->ln, &kv->mean, &kv->rstd, &kv->qkv, &kv->atty, &kv->res2, &kv->ln2, &kv->mean2,
+                      &kv->rstd2, &kv->fch, &kv->fch_act, &kv->att, &kv->lnf, &kv->logits};
+    size_t widths[] = {C, C, 1, 1, (size_t)qkv_dim(c), (size_t)attn_dim(c), C, C, 1, 1, (size_t)fc_dim(c),
+                       (size_t)c->hidden, (size_t)c->n_head * T, C, (size_t)c->vocab_size};
+    for (int i = 0; i < 15; i++) *bufs[i] = xmalloc((size_t)B * widths[i] * sizeof(float));
 }
 
 static void kv_free(KVCache *kv) {
-    float *bufs[] = {kv->k, kv->v, kv->x, kv->ln, kv->qkv, kv->atty, kv->res, kv->fch, kv->fchg, kv->mean, kv->rstd, kv->att, kv->logits};
-    for (int i = 0; i < 13; i++) free(bufs[i]);
+    float *bufs[] = {kv->k, kv->v, kv->x, kv->ln, kv->mean, kv->rstd, kv->qkv, kv->atty, kv->res2, kv->ln2, kv->mean2,
+                     kv->rstd2, kv->fch, kv->fch_act, kv->att, kv->lnf, kv->logits};
+    for (int i = 0; i < 17; i++) free(bufs[i]);
 }
 
 // after model_forward over B <= kv->B sequences of T <= kv->T tokens: cache every position's k, v
 static void kv_prefill(const Model *m, KVCache *kv) {
     const Config *c = &m->config;
     int QKV = qkv_dim(c), KV = c->n_kv_head * c->head_dim, A = attn_dim(c);
-    for (int l = 0; l < c->n_layer; l++)
+    for (int l = 0; l < c->n_layer; l++) {
+        const float *qkv = layer_acts(m, l).qkv;
         for (int b = 0; b < m->B; b++)
             for (int t = 0; t < m->T; t++) {
-                const float *row = m->acts.qkv + ((size_t)l * m->B * m->T + (size_t)b * m->T + t) * QKV;
+                const float *row = qkv + ((size_t)b * m->T + t) * QKV;
                 size_t at = (((size_t)l * kv->B + b) * kv->T + t) * KV;
                 memcpy(kv->k + at, row + A, KV * sizeof(float));
                 memcpy(kv->v + at, row + A + KV, KV * sizeof(float));
             }
+    }
 }
 
-// attention_forward's last row for each sequence in flight: query row i (sequence seq[i], position
-// pos[i]) against that sequence's cached keys and values 0..pos[i]
-static void attention_decode(float *out, float *att, const float *qkv, const float *kc, const float *vc,
-                             const int *seq, const int *pos, int n, int T, int NH, int NKV, int hd) {
-    int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV, KV = NKV * hd;
+// attention_forward's last row for each of the n rows in flight: row i (sequence seq[i], position
+// pos[i]) stores its key and value in the cache, then attends to the cached positions 0..pos[i]
+static void kv_attention(const Model *m, KVCache *kv, int l, const LayerActs *a, const int *seq, const int *pos, int n) {
+    const Config *c = &m->config;
+    int NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim, QKV = qkv_dim(c), A = attn_dim(c);
+    int group = NH / NKV, KV = NKV * hd, T = kv->T;
+    float *kc = kv->k + (size_t)l * kv->B * T * KV, *vc = kv->v + (size_t)l * kv->B * T * KV;
     float scale = 1.0f / sqrtf((float)hd);
+    for (int i = 0; i < n; i++) {
+        const float *row = a->qkv + (size_t)i * QKV;
+        size_t at = ((size_t)seq[i] * T + pos[i]) * KV;
+        memcpy(kc + at, row + A, KV * sizeof(float));
+        memcpy(vc + at, row + A + KV, KV * sizeof(float));
+    }
     #pragma omp parallel for collapse(2)
     for (int i = 0; i < n; i++)
         for (int h = 0; h < NH; h++) {
-            const float *q = qkv + (size_t)i * qkv_dim + h * hd;
+            const float *q = a->qkv + (size_t)i * QKV + h * hd;
             const float *k0 = kc + (size_t)seq[i] * T * KV + (h / group) * hd, *v0 = vc + (size_t)seq[i] * T * KV + (h / group) * hd;
-            float *a = att + ((size_t)i * NH + h) * T, maxval = -INFINITY;
+            float *p = kv->att + ((size_t)i * NH + h) * T, maxval = -INFINITY;
             for (int t2 = 0; t2 <= pos[i]; t2++) {
-                const float *k = k0 + (size_t)t2 * KV;
+                const float *key = k0 + (size_t)t2 * KV;
                 float s = 0;
-                for (int j = 0; j < hd; j++) s += q[j] * k[j];
-                a[t2] = s * scale;
-                if (a[t2] > maxval) maxval = a[t2];
+                for (int j = 0; j < hd; j++) s += q[j] * key[j];
+                p[t2] = s * scale;
+                if (p[t2] > maxval) maxval = p[t2];
             }
             float sum = 0;
-            for (int t2 = 0; t2 <= pos[i]; t2++) { a[t2] = expf(a[t2] - maxval); sum += a[t2]; }
-            for (int t2 = 0; t2 <= pos[i]; t2++) a[t2] /= sum;
-            float *o = out + (size_t)i * NH * hd + h * hd;
+            for (int t2 = 0; t2 <= pos[i]; t2++) { p[t2] = expf(p[t2] - maxval); sum += p[t2]; }
+            for (int t2 = 0; t2 <= pos[i]; t2++) p[t2] /= sum;
+            float *o = a->atty + (size_t)i * A + h * hd;
             for (int j = 0; j < hd; j++) o[j] = 0;
             for (int t2 = 0; t2 <= pos[i]; t2++) {
                 const float *v = v0 + (size_t)t2 * KV;
-                for (int j = 0; j < hd; j++) o[j] += a[t2] * v[j];
+                for (int j = 0; j < hd; j++) o[j] += p[t2] * v[j];
             }
         }
 }
@@ -1184,47 +1063,33 @@ static void attention_decode(float *out, float *att, const float *qkv, const flo
 static void decode_step(const Model *m, KVCache *kv, const int *token, const int *pos, const int *seq, int n) {
     const Config *c = &m->config;
     const ParameterTensors *p = &m->params;
-    int C = c->channels, H = c->hidden, NH = c->n_head, NKV = c->n_kv_head, hd = c->head_dim;
-    int QKV = qkv_dim(c), A = attn_dim(c), F = fc_dim(c), KV = NKV * hd, llama = c->arch == ARCH_LLAMA;
-    for (int i = 0; i < n; i++) {
-        const float *te = p->wte + (size_t)token[i] * C;
-        for (int j = 0; j < C; j++) kv->x[(size_t)i * C + j] = te[j] + (p->wpe ? p->wpe[(size_t)pos[i] * C + j] : 0.0f);
-    }
-    for (int l = 0; l < c->n_layer; l++) {
-        float *kc = kv->k + (size_t)l * kv->B * kv->T * KV, *vc = kv->v + (size_t)l * kv->B * kv->T * KV;
-        if (llama) rmsnorm_forward(kv->ln, kv->rstd, kv->x, p->ln1w + l * C, n, C, c->norm_eps);
-        else layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln1w + l * C, p->ln1b + l * C, n, C, c->norm_eps);
-        matmul_forward(kv->qkv, kv->ln, p->qkvw + (size_t)l * QKV * C, at_layer(p->qkvb, l, QKV), n, C, QKV);
-        for (int i = 0; i < n; i++) {
-            float *row = kv->qkv + (size_t)i * QKV;
-            if (llama) rope_forward(row, m->rope_cos + (size_t)pos[i] * (hd / 2), m->rope_sin + (size_t)pos[i] * (hd / 2),
-                                    1, 1, NH + NKV, hd, QKV);
-            size_t at = ((size_t)seq[i] * kv->T + pos[i]) * KV;
-            memcpy(kc + at, row + A, KV * sizeof(float));
-            memcpy(vc + at, row + A + KV, KV * sizeof(float));
-        }
-        attention_decode(kv->atty, kv->att, kv->qkv, kc, vc, seq, pos, n, kv->T, NH, NKV, hd);
-        matmul_forward(kv->res, kv->atty, p->attprojw + (size_t)l * C * A, at_layer(p->attprojb, l, C), n, A, C);
-        residual_forward(kv->x, kv->x, kv->res, (size_t)n * C);
-        if (llama) rmsnorm_forward(kv->ln, kv->rstd, kv->x, p->ln2w + l * C, n, C, c->norm_eps);
-        else layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->ln2w + l * C, p->ln2b + l * C, n, C, c->norm_eps);
-        matmul_forward(kv->fch, kv->ln, p->fcw + (size_t)l * F * C, at_layer(p->fcb, l, F), n, C, F);
-        if (llama) swiglu_forward(kv->fchg, kv->fch, n, H);
-        else gelu_forward(kv->fchg, kv->fch, (size_t)n * H);
-        matmul_forward(kv->res, kv->fchg, p->fcprojw + (size_t)l * C * H, at_layer(p->fcprojb, l, C), n, H, C);
-        residual_forward(kv->x, kv->x, kv->res, (size_t)n * C);
-    }
-    if (llama) rmsnorm_forward(kv->ln, kv->rstd, kv->x, p->lnfw, n, C, c->norm_eps);
-    else layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n, C, c->norm_eps);
-    matmul_forward(kv->logits, kv->ln, c->tied ? p->wte : p->lmhead, NULL, n, C, c->vocab_size);
+    int C = c->channels;
+    // the residual stream of the rows in flight updates in place: out aliases in
+    LayerActs a = {kv->x, kv->ln, kv->mean, kv->rstd, kv->qkv, kv->atty, NULL, kv->res2, kv->ln2, kv->mean2, kv->rstd2,
+                   kv->fch, kv->fch_act, kv->x};
+    encoder_forward(kv->x, token, pos, p->wte, p->wpe, n, C);
+    for (int l = 0; l < c->n_layer; l++) block_forward(m, l, &a, n, 1, pos, kv, seq);
+    norm_forward(m, kv->lnf, kv->mean, kv->rstd, kv->x, p->lnfw, p->lnfb, n);
+    m->k->matmul_forward(kv->logits, kv->lnf, c->tied ? p->wte : p->lmhead, NULL, n, C, c->vocab_size);
 }
 
 // ----------------------------------------------------------------------------
-// batches of pairs: sequence 2i is prompt+chosen, 2i+1 is prompt+rejected.
-// Position t predicts token t+1, so the response tokens y_1..y_n of a sequence with
-// a prompt of P tokens are predicted at positions P-1 .. P+n-2.
+// batches of pairs: sequence 2i is prompt+chosen, 2i+1 is prompt+rejected, right-padded to T tokens.
+// Position t predicts token t+1, so the response tokens y_1..y_n of a sequence with a prompt of
+// P tokens are predicted at positions P-1 .. P+n-2: those are the batch's response positions (the
+// response mask), and only they go through the output head.
 
 static int pair_seq_len(const Pair *p, int rejected) { return p->n_prompt + (rejected ? p->n_rejected : p->n_chosen); }
+
+static void upload_batch(Model *m) {
+    const Kernels *k = m->k;
+    size_t N = (size_t)m->B * m->T;
+    if (k->host_memory) return; // the host's arrays are the compute arrays
+    k->upload(m->tokens, m->host_tokens, N * sizeof(int));
+    k->upload(m->pos, m->host_pos, N * sizeof(int));
+    k->upload(m->resp_row, m->host_resp_row, m->R * sizeof(int));
+    k->upload(m->resp_target, m->host_resp_target, m->R * sizeof(int));
+}
 
 static void model_set_batch(Model *m, Pair *const *pairs, int n_pairs) {
     int T = 0;
@@ -1236,27 +1101,37 @@ static void model_set_batch(Model *m, Pair *const *pairs, int n_pairs) {
             const Pair *p = pairs[i];
             int b = 2 * i + k, n_resp = k ? p->n_rejected : p->n_chosen;
             const int *resp = k ? p->rejected : p->chosen;
-            int *row = m->tokens + (size_t)b * T;
+            int *row = m->host_tokens + (size_t)b * T;
             memcpy(row, p->prompt, p->n_prompt * sizeof(int));
             memcpy(row + p->n_prompt, resp, n_resp * sizeof(int));
             for (int t = p->n_prompt + n_resp; t < T; t++) row[t] = 0; // padding: causal attention never looks right
+            for (int t = 0; t < T; t++) m->host_pos[(size_t)b * T + t] = t;
             for (int j = 0; j < n_resp; j++) {
-                m->resp_row[m->R] = b * T + p->n_prompt - 1 + j;
-                m->resp_seq[m->R] = b;
-                m->resp_target[m->R] = resp[j];
+                m->host_resp_row[m->R] = b * T + p->n_prompt - 1 + j;
+                m->host_resp_seq[m->R] = b;
+                m->host_resp_target[m->R] = resp[j];
                 m->R++;
             }
         }
+    upload_batch(m);
 }
 
-// summed response log-probs per sequence: seq_logp[b]
-static void sequence_logps(const Model *m, double *seq_logp) {
-    for (int b = 0; b < m->B; b++) seq_logp[b] = 0;
-    for (int r = 0; r < m->R; r++) seq_logp[m->resp_seq[r]] += m->acts.logp[r];
+// s[b] = sum of log pi(y_t | ...) over sequence b's response positions: the mask in action, since
+// only response positions have a logp. The margin then divides each sum by its response length.
+static void sequence_logps(const float *logp, const int *resp_seq, int R, int B, double *seq_logp) {
+    for (int b = 0; b < B; b++) seq_logp[b] = 0;
+    for (int r = 0; r < R; r++) seq_logp[resp_seq[r]] += logp[r];
+}
+
+// forward over the current batch, then the summed response log-probs per sequence on the host
+static void forward_logps(Model *m, double *seq_logp) {
+    model_forward(m);
+    if (!m->k->host_memory) m->k->download(m->host_logp, m->logp, m->R * sizeof(float));
+    sequence_logps(m->host_logp, m->host_resp_seq, m->R, m->B, seq_logp);
 }
 
 // ----------------------------------------------------------------------------
-// the objective: per-pair statistics in, loss and dLoss/d(summed log-probs) out.
+// 3. the objective: per-pair statistics in, loss and dLoss/d(summed log-probs) out.
 // s = summed response log-prob, n = response length, l = s/n; r = reference model's s.
 
 typedef struct { double s_c, s_r; int n_c, n_r; double ref_c, ref_r; } PairStats;
@@ -1267,6 +1142,7 @@ typedef struct { double gamma, beta, lambda, delta, alpha; } LossParams;
 
 static double softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
 static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+// M = l_c - l_r: the length-normalized margin (the loss functions, the log and eval all use this one)
 static double margin(PairStats p) { return p.s_c / p.n_c - p.s_r / p.n_r; }
 
 // RePO: ReLU(gamma - M). Pairs with M >= gamma are filtered: zero loss, zero gradient.
@@ -1382,59 +1258,60 @@ static const LossKind *find_loss(const char *name) {
     return NULL;
 }
 
+
 // ----------------------------------------------------------------------------
-// AdamW as torch.optim.AdamW; weight decay on the 2-D tensors, which lead the buffer
+// 4. the optimizer: AdamW as torch.optim.AdamW, gradient clipping as clip_grad_norm_, and the
+// schedules of the learning rate and of gamma over the run's steps (s counts from 0)
 
-static double global_grad_norm(const Model *m) {
-    double sum = 0;
-    #pragma omp parallel for reduction(+ : sum)
-    for (size_t i = 0; i < m->num_parameters; i++) sum += (double)m->grads_memory[i] * m->grads_memory[i];
-    return sqrt(sum);
+static int is_finite(double x) { // by bit pattern: -ffast-math may assume isfinite() is always true
+    uint64_t bits; memcpy(&bits, &x, 8);
+    return ((bits >> 52) & 0x7ff) != 0x7ff;
 }
+static int is_finite_float(float x) { uint32_t bits; memcpy(&bits, &x, 4); return ((bits >> 23) & 0xff) != 0xff; }
 
-static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
-    float bias1 = 1.0f - powf(beta1, (float)t), bias2 = 1.0f - powf(beta2, (float)t);
+// sum of x^2 in double, in fixed chunks summed in a fixed order: the same bits at any thread count
+#define SUM_CHUNK 65536
+static double sum_squares(const float *x, size_t n) {
+    size_t n_chunks = (n + SUM_CHUNK - 1) / SUM_CHUNK;
+    double *partial = xmalloc((n_chunks ? n_chunks : 1) * sizeof(double)), sum = 0;
     #pragma omp parallel for
-    for (size_t i = 0; i < m->num_parameters; i++) {
-        float g = m->grads_memory[i], wd = i < m->num_decay_parameters ? weight_decay : 0.0f;
-        float mom = m->m_memory[i] = beta1 * m->m_memory[i] + (1.0f - beta1) * g;
-        float vel = m->v_memory[i] = beta2 * m->v_memory[i] + (1.0f - beta2) * g * g;
-        m->params_memory[i] -= lr * (wd * m->params_memory[i] + (mom / bias1) / (sqrtf(vel / bias2) + eps));
+    for (size_t c = 0; c < n_chunks; c++) {
+        double s = 0;
+        for (size_t i = c * SUM_CHUNK; i < n && i < (c + 1) * SUM_CHUNK; i++) s += (double)x[i] * x[i];
+        partial[c] = s;
     }
+    for (size_t c = 0; c < n_chunks; c++) sum += partial[c];
+    free(partial);
+    return sum;
 }
 
-// ----------------------------------------------------------------------------
-// where the compute runs. Training and eval call these; on the CPU they are the functions
-// above. repo.cu defines REPO_CUDA, includes this file, and supplies them on the GPU: the host
-// keeps the same buffers, and only per-position log-probs (forward) and their gradients
-// (backward) cross between host and device for each batch.
-
-#ifndef REPO_CUDA
-static void device_setup(Model *m) { (void)m; }                 // params are ready on the host
-static void device_forward(Model *m) { model_forward(m); }       // tokens, resp_* -> acts.logp
-static void device_backward(Model *m) { model_backward(m); }     // acts.dlogp -> += grads
-static void device_zero_grads(Model *m) { memset(m->grads_memory, 0, m->num_parameters * sizeof(float)); }
-static double device_grad_norm(Model *m) { return global_grad_norm(m); }
-static void device_scale_grads(Model *m, float scale) {
-    for (size_t i = 0; i < m->num_parameters; i++) m->grads_memory[i] *= scale;
+static void scale_buffer(float *x, float s, size_t n) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) x[i] *= s;
 }
-static void device_adamw(Model *m, float lr, float weight_decay, int t) { adamw_update(m, lr, 0.9f, 0.999f, 1e-8f, weight_decay, t); }
-static void device_sync_params(Model *m) { (void)m; }           // before parameters are saved
-static void device_sync_grads(Model *m) { (void)m; }            // before gradients are saved
-#else
-static void device_setup(Model *m);
-static void device_forward(Model *m);
-static void device_backward(Model *m);
-static void device_zero_grads(Model *m);
-static double device_grad_norm(Model *m);
-static void device_scale_grads(Model *m, float scale);
-static void device_adamw(Model *m, float lr, float weight_decay, int t);
-static void device_sync_params(Model *m);
-static void device_sync_grads(Model *m);
-#endif
 
-// ----------------------------------------------------------------------------
-// schedules over the run's steps; s counts from 0
+// m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p' = p - lr (wd p + m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)),
+// with weight decay wd on the first n_decay elements (the matrices). One flat loop over the buffer.
+// The new parameters go over the gradients first (g[i] is read before it is overwritten) and replace
+// the parameters only if every one is finite: "the last good parameters" survive a blow-up. Returns
+// how many are not finite (0: updated).
+static size_t adamw_update(float *params, float *grads, float *m, float *v, size_t n, size_t n_decay, float lr,
+                           float weight_decay, int t) {
+    const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+    float bias1 = 1.0f - powf(beta1, (float)t), bias2 = 1.0f - powf(beta2, (float)t);
+    size_t bad = 0;
+    #pragma omp parallel for reduction(+ : bad)
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i], wd = i < n_decay ? weight_decay : 0.0f;
+        float mom = m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+        float vel = v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+        float p = params[i] - lr * (wd * params[i] + (mom / bias1) / (sqrtf(vel / bias2) + eps));
+        grads[i] = p;
+        bad += !is_finite_float(p);
+    }
+    if (!bad) memcpy(params, grads, n * sizeof(float));
+    return bad;
+}
 
 typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE } Schedule;
 
@@ -1455,80 +1332,116 @@ static double gamma_at(int s, int n_steps, double g0, double g1, Schedule kind) 
     return g0;
 }
 
-static int is_finite(double x) { // by bit pattern: -ffast-math may assume isfinite() is always true
-    uint64_t bits; memcpy(&bits, &x, 8);
-    return ((bits >> 52) & 0x7ff) != 0x7ff;
-}
+// ----------------------------------------------------------------------------
+// the CPU's table of kernels (section "where the compute runs")
+
+static void *host_alloc(size_t bytes) { return xmalloc(bytes); }
+static void host_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void host_copy(void *dst, const void *src, size_t bytes) { if (dst != src) memcpy(dst, src, bytes); }
+static void host_allreduce_sum(float *x, size_t n) { dist_allreduce_sum(x, n); }
+
+static const Kernels CPU_KERNELS = {
+    encoder_forward, encoder_backward, layernorm_forward, layernorm_backward, rmsnorm_forward, rmsnorm_backward,
+    matmul_forward, matmul_backward, rope_forward, rope_backward, attention_forward, attention_backward,
+    gelu_forward, gelu_backward, swiglu_forward, swiglu_backward, residual_forward, rows_gather, rows_scatter_add,
+    logprob_forward, logprob_backward,
+    1, host_alloc, host_zero, host_copy, host_copy, host_copy, NULL,
+    sum_squares, scale_buffer, adamw_update, host_allreduce_sum,
+};
+static const Kernels *cpu_kernels(void) { return &CPU_KERNELS; }
 
 // ----------------------------------------------------------------------------
-// command line
+// the command line: one row per flag, with its range and the commands that take it. A flag out of
+// range, or given to a command that does not use it, is an error naming it (never silently ignored).
 
 typedef struct {
-    const char *model, *data, *out, *log, *save_grads, *loss_name, *prompts, *margins, *prompt_text;
-    int no_progress;
-    float temperature, top_p;
-    int n_samples, max_new;
-    double gamma, gamma_end, beta, lambda, delta, alpha, lr, weight_decay, grad_clip;
-    Schedule gamma_schedule, lr_schedule;
-    int warmup_steps, batch_pairs, micro_batch_pairs, steps, epochs, max_len, max_prompt_len, seed, shuffle;
-    int save_every;
-    const char *tokenizer, *chat_template; // text data (data.c)
-    int skip_bad;
-    int given_gamma, given_beta, given_lambda, given_delta, given_alpha, given_gamma_end, given_gamma_schedule;
+    const char *model, *data, *out, *log, *margins, *save_grads, *loss_name, *eval_data, *precision;
+    const char *prompts, *prompt_text, *tokenizer, *chat_template;
+    int no_progress, no_shuffle, skip_bad, resume, recompute;
+    double gamma, gamma_end, beta, lambda, delta, alpha, lr, weight_decay, grad_clip, temperature, top_p;
+    int gamma_schedule, lr_schedule; // Schedule
+    int warmup_steps, batch_pairs, micro_batch_pairs, steps, epochs, max_len, max_prompt_len, seed;
+    int save_every, snapshot_every, eval_every, threads, n_samples, max_new;
+    char given[64];                  // given[i]: OPTIONS[i] was on the command line
+    int argc;                        // the flags as given (for the trainer state)
+    char **argv;
 } Options;
 
-static void usage(void) {
-    printf(
-"usage: repo train --model DIR --data FILE --out DIR [options]\n"
-"       repo eval  --model DIR --data FILE [--out FILE.jsonl] [--max-len T] [--max-prompt-len P]\n"
-"       repo init  --config config.json --out DIR [--seed S]   a freshly initialized model\n"
-"       repo sample --model DIR|FILE.gguf --prompt TEXT | --prompts FILE.jsonl [--n K] [--max-new N]\n"
-"                   [--temperature T] [--top-p P] [--seed S] [--out FILE.jsonl]   K samples per prompt\n"
-"                   (T 0: greedy); --prompt answers one chat message as text\n"
-"       repo prepare --model DIR --data FILE.jsonl --out FILE.bin   text or id pairs -> binary pair file\n"
-"       repo encode|decode --model DIR | --tokenizer PATH   stdin lines: text -> ids | ids -> text\n"
-"\n"
-"data options (train, eval, sample, prepare): --data/--prompts take JSONL (ids or text) or a prepare'd file\n"
-"  --tokenizer PATH       tokenizer for text lines (default: the model's)\n"
-"  --chat-template T      plain|chatml|llama3 (default chatml if the tokenizer has <|im_start|>, else plain)\n"
-"  --skip-bad             skip bad text/id lines, counting them per reason, instead of stopping\n"
-"\n"
-"train options:\n"
-"  --loss NAME            repo (default), simpo, repo++, dpo, ipo, sft, slic, cpo, orpo, rdpo,\n"
-"                         dpo-repo, dpo-repo++ (formulas and defaults: README)\n"
-"  --gamma G              target margin gamma, or its start with a schedule (default 0.5)\n"
-"  --gamma-end G          gamma at the last step (default: --gamma)\n"
-"  --gamma-schedule S     constant|linear|cosine from --gamma to --gamma-end (default constant)\n"
-"  --beta B               inverse temperature (simpo, repo++ 2.5; dpo, ipo, cpo, rdpo, dpo-repo++ 0.1)\n"
-"  --lambda L             auxiliary weight (slic 0.1, cpo 1.0, orpo 0.1)\n"
-"  --delta D              SLiC hinge margin (default 1.0)\n"
-"  --alpha A              R-DPO length penalty (default 0.05)\n"
-"  --lr LR                peak learning rate (default 1e-6)\n"
-"  --lr-schedule S        constant|linear|cosine after warmup (default cosine)\n"
-"  --warmup-steps N       linear warmup steps (default 10%% of the steps)\n"
-"  --weight-decay W       AdamW decoupled weight decay on 2-D tensors (default 0)\n"
-"  --grad-clip C          clip the global gradient norm to C, 0 disables (default 1.0)\n"
-"  --batch-pairs B        pairs per optimizer step (default 8)\n"
-"  --micro-batch-pairs m  pairs per forward/backward, gradients accumulated (default B)\n"
-"  --steps N | --epochs E length of the run (default 1 epoch)\n"
-"  --max-len T            longest sequence, prompt + response (default min(512, n_positions))\n"
-"  --max-prompt-len P     prompt tokens kept when a pair is too long (default T/2)\n"
-"  --seed S               shuffling seed (default 42)\n"
-"  --no-shuffle           batches in file order\n"
-"  --log FILE             append one JSON object per step\n"
-"  --margins FILE         append every pair's margin M, one JSON line per step\n"
-"  --no-progress          a line per step even on a terminal (default there: a progress bar)\n"
-"  --save-grads FILE      write the first step's raw gradients as safetensors\n"
-"  --save-every N         also write --out every N steps\n"
-"  --threads N            OpenMP threads\n"
-"  --precision P          ./repo_cuda's matmuls: fp32 (default), tf32, bf16 (./repo: fp32 only)\n");
-}
+enum { TRAIN = 1, EVAL = 2, SAMPLE = 4 };
+typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_NUM, OPT_SCHEDULE } OptType;
+typedef struct { const char *name; OptType type; size_t offset; double lo, hi; int commands; const char *help; } OptSpec;
 
-static Schedule parse_schedule(const char *flag, const char *v) {
-    if (!strcmp(v, "constant")) return SCHED_CONSTANT;
-    if (!strcmp(v, "linear")) return SCHED_LINEAR;
-    if (!strcmp(v, "cosine")) return SCHED_COSINE;
-    die("%s: unknown schedule \"%s\" (constant, linear, cosine)", flag, v);
+#define OPT(field) offsetof(Options, field)
+#define FLOAT_MAX 3.4028234e38 // a number the model uses as a float must fit in one
+static const OptSpec OPTIONS[] = {
+    {"--model", OPT_STR, OPT(model), 0, 0, TRAIN | EVAL | SAMPLE, "DIR|FILE.gguf  the model: config.json + safetensors, or GGUF"},
+    {"--data", OPT_STR, OPT(data), 0, 0, TRAIN | EVAL, "FILE  pairs: JSONL (ids or text) or a `repo prepare` file"},
+    {"--out", OPT_STR, OPT(out), 0, 0, TRAIN | EVAL | SAMPLE, "train: DIR for the model; eval, sample: FILE.jsonl"},
+    {"--tokenizer", OPT_STR, OPT(tokenizer), 0, 0, TRAIN | EVAL | SAMPLE, "PATH  tokenizer for text lines (default: the model's)"},
+    {"--chat-template", OPT_STR, OPT(chat_template), 0, 0, TRAIN | EVAL | SAMPLE, "plain|chatml|llama3 (default chatml if the tokenizer has <|im_start|>)"},
+    {"--skip-bad", OPT_FLAG, OPT(skip_bad), 0, 0, TRAIN | EVAL | SAMPLE, "skip bad data lines (counted per reason) instead of stopping"},
+    {"--max-len", OPT_INT, OPT(max_len), 2, 1 << 24, TRAIN | EVAL, "T  longest sequence, prompt + response (default min(512, positions))"},
+    {"--max-prompt-len", OPT_INT, OPT(max_prompt_len), 1, 1 << 24, TRAIN | EVAL, "P  prompt tokens kept when a pair is too long (default T/2)"},
+    {"--micro-batch-pairs", OPT_INT, OPT(micro_batch_pairs), 1, 1 << 20, TRAIN | EVAL, "m  pairs per forward/backward (train: default B; eval: 4)"},
+    {"--loss", OPT_STR, OPT(loss_name), 0, 0, TRAIN, "NAME  repo (default), simpo, repo++, dpo, ipo, sft, slic, cpo, orpo, rdpo, dpo-repo, dpo-repo++"},
+    {"--gamma", OPT_NUM, OPT(gamma), -1e6, 1e6, TRAIN, "G  target margin gamma, or its start with a schedule (default 0.5)"},
+    {"--gamma-end", OPT_NUM, OPT(gamma_end), -1e6, 1e6, TRAIN, "G  gamma at the last step (default: --gamma; alone, it implies linear)"},
+    {"--gamma-schedule", OPT_SCHEDULE, OPT(gamma_schedule), 0, 0, TRAIN, "S  constant|linear|cosine from --gamma to --gamma-end"},
+    {"--beta", OPT_NUM, OPT(beta), 1e-30, 1e6, TRAIN, "B  inverse temperature (simpo, repo++ 2.5; dpo, ipo, cpo, rdpo, dpo-repo++ 0.1)"},
+    {"--lambda", OPT_NUM, OPT(lambda), -1e6, 1e6, TRAIN, "L  auxiliary weight (slic 0.1, cpo 1.0, orpo 0.1)"},
+    {"--delta", OPT_NUM, OPT(delta), -1e6, 1e6, TRAIN, "D  SLiC hinge margin (default 1.0)"},
+    {"--alpha", OPT_NUM, OPT(alpha), -1e6, 1e6, TRAIN, "A  R-DPO length penalty (default 0.05)"},
+    {"--lr", OPT_NUM, OPT(lr), 0, FLOAT_MAX, TRAIN, "LR  peak learning rate (default 1e-6)"},
+    {"--lr-schedule", OPT_SCHEDULE, OPT(lr_schedule), 0, 0, TRAIN, "S  constant|linear|cosine after warmup (default cosine)"},
+    {"--warmup-steps", OPT_INT, OPT(warmup_steps), 0, 2147483647, TRAIN, "N  linear warmup steps (default 10% of the steps)"},
+    {"--weight-decay", OPT_NUM, OPT(weight_decay), 0, FLOAT_MAX, TRAIN, "W  AdamW decoupled weight decay on 2-D tensors (default 0)"},
+    {"--grad-clip", OPT_NUM, OPT(grad_clip), 0, FLOAT_MAX, TRAIN, "C  clip the global gradient norm to C, 0 disables (default 1.0)"},
+    {"--batch-pairs", OPT_INT, OPT(batch_pairs), 1, 1 << 20, TRAIN, "B  pairs per optimizer step (default 8)"},
+    {"--steps", OPT_INT, OPT(steps), 1, 2147483647, TRAIN, "N  optimizer steps (default: one epoch)"},
+    {"--epochs", OPT_INT, OPT(epochs), 1, 1 << 20, TRAIN, "E  epochs (default 1; give --steps or --epochs)"},
+    {"--seed", OPT_INT, OPT(seed), -2147483647.0 - 1, 2147483647, TRAIN | SAMPLE, "S  shuffling (train) or sampling seed (default 42)"},
+    {"--no-shuffle", OPT_FLAG, OPT(no_shuffle), 0, 0, TRAIN, "batches in file order"},
+    {"--log", OPT_STR, OPT(log), 0, 0, TRAIN, "FILE  append one JSON object per step"},
+    {"--margins", OPT_STR, OPT(margins), 0, 0, TRAIN, "FILE  append every pair's margin M, one JSON line per step"},
+    {"--eval-data", OPT_STR, OPT(eval_data), 0, 0, TRAIN, "FILE  held-out pairs: eval_* metrics before, every --eval-every steps, and at the end"},
+    {"--eval-every", OPT_INT, OPT(eval_every), 1, 2147483647, TRAIN, "N  steps between evaluations on --eval-data"},
+    {"--no-progress", OPT_FLAG, OPT(no_progress), 0, 0, TRAIN, "a line per step even on a terminal (default there: a progress bar)"},
+    {"--save-grads", OPT_STR, OPT(save_grads), 0, 0, TRAIN, "FILE  the first step's raw gradients as safetensors"},
+    {"--save-every", OPT_INT, OPT(save_every), 1, 2147483647, TRAIN, "N  write a resumable checkpoint to --out every N steps"},
+    {"--resume", OPT_FLAG, OPT(resume), 0, 0, TRAIN, "continue from the checkpoint in --out (the same command otherwise)"},
+    {"--snapshot-every", OPT_INT, OPT(snapshot_every), 1, 2147483647, TRAIN, "N  also write the model every N steps to OUT-stepS"},
+    {"--recompute", OPT_FLAG, OPT(recompute), 0, 0, TRAIN, "keep only each block's input; recompute the block in backward"},
+    {"--threads", OPT_INT, OPT(threads), 1, 1024, TRAIN | EVAL | SAMPLE, "N  OpenMP threads (default: all cores)"},
+    {"--precision", OPT_STR, OPT(precision), 0, 0, TRAIN | EVAL, "P  ./repo_cuda's matmuls: fp32 (default), tf32, bf16"},
+    {"--prompt", OPT_STR, OPT(prompt_text), 0, 0, SAMPLE, "TEXT  one chat message, answered as text"},
+    {"--prompts", OPT_STR, OPT(prompts), 0, 0, SAMPLE, "FILE.jsonl  prompts (ids or text, or a pair file's prompts)"},
+    {"--n", OPT_INT, OPT(n_samples), 1, 1 << 20, SAMPLE, "K  samples per prompt (default 1)"},
+    {"--max-new", OPT_INT, OPT(max_new), 1, 1 << 24, SAMPLE, "N  new tokens at most (default 64)"},
+    {"--temperature", OPT_NUM, OPT(temperature), 0, FLOAT_MAX, SAMPLE, "T  0 is greedy (default 1)"},
+    {"--top-p", OPT_NUM, OPT(top_p), 1e-9, 1, SAMPLE, "P  sample from the smallest set of tokens holding this mass (default 1)"},
+};
+#define NUM_OPTIONS ((int)(sizeof OPTIONS / sizeof *OPTIONS))
+
+static int option_index(const char *name) {
+    for (int i = 0; i < NUM_OPTIONS; i++) if (!strcmp(OPTIONS[i].name, name)) return i;
+    return -1;
+}
+static int given(const Options *o, const char *name) { return o->given[option_index(name)]; }
+
+static const char *COMMAND_NAMES[] = {"", "train", "eval", "", "sample"};
+
+static void usage(void) {
+    printf("usage: repo train --model DIR --data FILE --out DIR [options]   preference optimization\n"
+           "       repo eval  --model DIR --data FILE [--out FILE.jsonl]      margins and log-probs of pairs\n"
+           "       repo sample --model DIR --prompt TEXT | --prompts FILE    samples (greedy at --temperature 0)\n"
+           "       repo init  --config config.json --out DIR [--seed S]       a freshly initialized model\n"
+           "       repo prepare --model DIR --data FILE.jsonl --out FILE.bin  text or id pairs -> binary pair file\n"
+           "       repo encode|decode --model DIR | --tokenizer PATH          stdin lines: text -> ids | ids -> text\n");
+    for (int cmd = TRAIN; cmd <= SAMPLE; cmd <<= 1) {
+        printf("\n%s options:\n", COMMAND_NAMES[cmd]);
+        for (int i = 0; i < NUM_OPTIONS; i++)
+            if (OPTIONS[i].commands & cmd) printf("  %-20s %s\n", OPTIONS[i].name, OPTIONS[i].help);
+    }
 }
 
 static double parse_num(const char *flag, const char *v) {
@@ -1538,76 +1451,52 @@ static double parse_num(const char *flag, const char *v) {
     return x;
 }
 
-static int parse_int(const char *flag, const char *v) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || x < -2147483647L || x > 2147483647L) die("%s: \"%s\" is not an integer", flag, v);
-    return (int)x;
+static Schedule parse_schedule(const char *flag, const char *v) {
+    if (!strcmp(v, "constant")) return SCHED_CONSTANT;
+    if (!strcmp(v, "linear")) return SCHED_LINEAR;
+    if (!strcmp(v, "cosine")) return SCHED_COSINE;
+    die("%s: unknown schedule \"%s\" (constant, linear, cosine)", flag, v);
 }
 
-// --precision: the GPU build's matmul precision (repo.cu); the CPU computes in fp32 only
-static const char *opt_precision = "fp32";
-
-static Options parse_options(int argc, char **argv) {
-    Options o = {0};
-    o.loss_name = "repo"; o.lr = 1e-6; o.lr_schedule = SCHED_COSINE; o.warmup_steps = -1;
-    o.n_samples = 1; o.max_new = 64; o.temperature = 1.0f; o.top_p = 1.0f;
-    o.grad_clip = 1.0; o.batch_pairs = 8; o.seed = 42; o.shuffle = 1; o.max_len = -1; o.max_prompt_len = -1;
+static Options parse_options(int cmd, int argc, char **argv) {
+    Options o;
+    memset(&o, 0, sizeof o);
+    o.loss_name = "repo"; o.lr = 1e-6; o.lr_schedule = SCHED_COSINE; o.warmup_steps = -1; o.precision = "fp32";
+    o.n_samples = 1; o.max_new = 64; o.temperature = 1.0; o.top_p = 1.0;
+    o.grad_clip = 1.0; o.batch_pairs = 8; o.seed = 42;
+    o.argc = argc; o.argv = argv;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
-        if (!strcmp(f, "--no-shuffle")) { o.shuffle = 0; continue; }
-        if (!strcmp(f, "--no-progress")) { o.no_progress = 1; continue; }
-        if (!strcmp(f, "--skip-bad")) { o.skip_bad = 1; continue; }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { usage(); exit(0); }
+        int j = option_index(f);
+        if (j < 0) die("unknown option %s (see --help)", f);
+        const OptSpec *s = &OPTIONS[j];
+        if (!(s->commands & cmd)) die("%s is not an option of %s (see --help)", f, COMMAND_NAMES[cmd]);
+        if (o.given[j]) die("%s is given twice", f);
+        o.given[j] = 1;
+        char *field = (char *)&o + s->offset;
+        if (s->type == OPT_FLAG) { *(int *)field = 1; continue; }
         if (i + 1 >= argc) die("%s needs a value (see --help)", f);
         const char *v = argv[++i];
-        if (!strcmp(f, "--model")) o.model = v;
-        else if (!strcmp(f, "--data")) o.data = v;
-        else if (!strcmp(f, "--margins")) o.margins = v;
-        else if (!strcmp(f, "--prompts")) o.prompts = v;
-        else if (!strcmp(f, "--prompt")) o.prompt_text = v;
-        else if (!strcmp(f, "--tokenizer")) o.tokenizer = v;
-        else if (!strcmp(f, "--chat-template")) o.chat_template = v;
-        else if (!strcmp(f, "--n")) o.n_samples = parse_int(f, v);
-        else if (!strcmp(f, "--max-new")) o.max_new = parse_int(f, v);
-        else if (!strcmp(f, "--temperature")) o.temperature = (float)parse_num(f, v);
-        else if (!strcmp(f, "--top-p")) o.top_p = (float)parse_num(f, v);
-        else if (!strcmp(f, "--out")) o.out = v;
-        else if (!strcmp(f, "--log")) o.log = v;
-        else if (!strcmp(f, "--save-grads")) o.save_grads = v;
-        else if (!strcmp(f, "--loss")) o.loss_name = v;
-        else if (!strcmp(f, "--gamma")) { o.gamma = parse_num(f, v); o.given_gamma = 1; }
-        else if (!strcmp(f, "--gamma-end")) { o.gamma_end = parse_num(f, v); o.given_gamma_end = 1; }
-        else if (!strcmp(f, "--gamma-schedule")) { o.gamma_schedule = parse_schedule(f, v); o.given_gamma_schedule = 1; }
-        else if (!strcmp(f, "--beta")) { o.beta = parse_num(f, v); o.given_beta = 1; }
-        else if (!strcmp(f, "--lambda")) { o.lambda = parse_num(f, v); o.given_lambda = 1; }
-        else if (!strcmp(f, "--delta")) { o.delta = parse_num(f, v); o.given_delta = 1; }
-        else if (!strcmp(f, "--alpha")) { o.alpha = parse_num(f, v); o.given_alpha = 1; }
-        else if (!strcmp(f, "--lr")) o.lr = parse_num(f, v);
-        else if (!strcmp(f, "--lr-schedule")) o.lr_schedule = parse_schedule(f, v);
-        else if (!strcmp(f, "--warmup-steps")) o.warmup_steps = parse_int(f, v);
-        else if (!strcmp(f, "--weight-decay")) o.weight_decay = parse_num(f, v);
-        else if (!strcmp(f, "--grad-clip")) o.grad_clip = parse_num(f, v);
-        else if (!strcmp(f, "--batch-pairs")) o.batch_pairs = parse_int(f, v);
-        else if (!strcmp(f, "--micro-batch-pairs")) o.micro_batch_pairs = parse_int(f, v);
-        else if (!strcmp(f, "--steps")) o.steps = parse_int(f, v);
-        else if (!strcmp(f, "--epochs")) o.epochs = parse_int(f, v);
-        else if (!strcmp(f, "--max-len")) o.max_len = parse_int(f, v);
-        else if (!strcmp(f, "--max-prompt-len")) o.max_prompt_len = parse_int(f, v);
-        else if (!strcmp(f, "--seed")) o.seed = parse_int(f, v);
-        else if (!strcmp(f, "--save-every")) o.save_every = parse_int(f, v);
-        else if (!strcmp(f, "--precision")) {
-            if (strcmp(v, "fp32") && strcmp(v, "tf32") && strcmp(v, "bf16")) die("--precision: unknown \"%s\" (fp32, tf32, bf16)", v);
+        if (s->type == OPT_STR) { *(const char **)field = v; continue; }
+        if (s->type == OPT_SCHEDULE) { *(int *)field = parse_schedule(f, v); continue; }
+        double x = parse_num(f, v);
+        if (s->type == OPT_INT && x != floor(x)) die("%s: \"%s\" is not an integer", f, v);
+        if (x < s->lo || x > s->hi) die("%s: %s is out of range [%.9g, %.9g]", f, v, s->lo, s->hi);
+        if (s->type == OPT_INT) *(int *)field = (int)x;
+        else *(double *)field = x;
+    }
+    if (strcmp(o.precision, "fp32") && strcmp(o.precision, "tf32") && strcmp(o.precision, "bf16"))
+        die("--precision: unknown \"%s\" (fp32, tf32, bf16)", o.precision);
 #ifndef REPO_CUDA
-            if (strcmp(v, "fp32")) die("--precision %s needs the GPU build (make cuda: ./repo_cuda); ./repo computes in fp32", v);
+    if (strcmp(o.precision, "fp32")) die("--precision %s needs the GPU build (make cuda: ./repo_cuda); ./repo computes in fp32", o.precision);
 #endif
-            opt_precision = v;
-        }
-        else if (!strcmp(f, "--threads")) {
+    if (o.threads) {
 #ifdef _OPENMP
-            omp_set_num_threads(parse_int(f, v));
+        omp_set_num_threads(o.threads);
+#else
+        if (o.threads > 1) die("--threads %d: this build has no OpenMP (make repo)", o.threads);
 #endif
-        } else die("unknown option %s (see --help)", f);
     }
     return o;
 }
@@ -1615,221 +1504,598 @@ static Options parse_options(int argc, char **argv) {
 // ----------------------------------------------------------------------------
 // shared by train and eval: load model and data, fit the data to the context
 
-typedef struct { Model model; PairSet data; int max_len; } Setup;
+// the files a run reads (no output may be one of them): the model's (every file of its directory),
+// the data, the tokenizer
+typedef struct { const char *paths[256]; char *owned[256]; int n; } Inputs;
 
-static void setup(Setup *s, Options *o, int micro_pairs) {
+static void add_input(Inputs *in, const char *path) { if (path && in->n < 256) in->paths[in->n++] = path; }
+
+static void collect_inputs(Inputs *in, const Options *o) {
+    memset(in, 0, sizeof *in);
+    add_input(in, o->model); add_input(in, o->data); add_input(in, o->eval_data); add_input(in, o->prompts);
+    add_input(in, o->tokenizer);
+    if (o->model && dir_exists(o->model)) {
+        const char *names[] = {"config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
+                               "tokenizer_config.json", "vocab.json", "merges.txt", "generation_config.json",
+                               "special_tokens_map.json"};
+        for (size_t i = 0; i < sizeof names / sizeof *names && in->n < 256; i++) {
+            char *p = xmalloc(strlen(o->model) + strlen(names[i]) + 2);
+            sprintf(p, "%s/%s", o->model, names[i]);
+            in->owned[in->n] = p;
+            add_input(in, p);
+        }
+    }
+}
+
+static void check_outputs(const Options *o, const Inputs *in) {
+    const char *files[][2] = {{"--log", o->log}, {"--margins", o->margins}, {"--save-grads", o->save_grads}};
+    for (int i = 0; i < 3; i++) {
+        if (!files[i][1]) continue;
+        output_file_check(files[i][0], files[i][1]);
+        output_not_input(files[i][0], files[i][1], in->paths, in->n);
+    }
+}
+
+typedef struct { Model model; PairSet data, eval; int longest; } Setup;
+
+static int longest_sequence(const PairSet *ps, int *longest_response) {
+    int longest = 0;
+    for (int i = 0; i < ps->n_pairs; i++) {
+        const Pair *p = &ps->pairs[i];
+        for (int k = 0; k < 2; k++) if (pair_seq_len(p, k) > longest) longest = pair_seq_len(p, k);
+        if (p->n_chosen > *longest_response) *longest_response = p->n_chosen;
+        if (p->n_rejected > *longest_response) *longest_response = p->n_rejected;
+    }
+    return longest;
+}
+
+static void load_pairs(PairSet *ps, const char *path, const Options *o, const Config *c, int max_len, int max_prompt) {
+    DataOptions dopt = {o->model, o->tokenizer, o->chat_template, o->skip_bad}; // named: repo.cu compiles this file as C++
+    data_load_pairs(ps, path, c->vocab_size, &dopt);
+    if (ps->n_pairs == 0) die("%s: no pairs", path);
+    int cut = pairs_truncate(ps, max_len, max_prompt);
+    if (cut && dist_rank() == 0)
+        printf("%s: truncated %d of %d pairs to --max-len %d (prompt kept to its last %d tokens, responses cut at the end)\n",
+               path, cut, ps->n_pairs, max_len, max_prompt);
+}
+
+static void setup(Setup *s, const Options *o) {
     if (!o->model) die("--model DIR is required");
     if (!o->data) die("--data FILE is required");
+    memset(s, 0, sizeof *s);
     model_load(&s->model, o->model);
     const Config *c = &s->model.config;
     int max_len = o->max_len > 0 ? o->max_len : (c->max_seq_len < 512 ? c->max_seq_len : 512);
     if (max_len > c->max_seq_len) die("--max-len %d exceeds the model's %d positions", max_len, c->max_seq_len);
     if (c->sliding_window && max_len > c->sliding_window) // within the window, sliding-window attention is causal attention
         die("--max-len %d exceeds the model's sliding_window %d (sliding-window attention is not implemented)", max_len, c->sliding_window);
-    if (max_len < 2) die("--max-len must be at least 2");
     int max_prompt = o->max_prompt_len > 0 ? o->max_prompt_len : max_len / 2;
     if (max_prompt >= max_len) die("--max-prompt-len %d must be smaller than --max-len %d", max_prompt, max_len);
-    DataOptions dopt = {o->model, o->tokenizer, o->chat_template, o->skip_bad}; // a named struct: repo.cu compiles this file as C++
-    data_load_pairs(&s->data, o->data, c->vocab_size, &dopt);
-    int cut = pairs_truncate(&s->data, max_len, max_prompt);
-    if (cut) printf("truncated %d of %d pairs to --max-len %d (prompt kept to its last %d tokens, responses cut at the end)\n",
-                    cut, s->data.n_pairs, max_len, max_prompt);
-    int longest = 0;
-    for (int i = 0; i < s->data.n_pairs; i++)
-        for (int k = 0; k < 2; k++) if (pair_seq_len(&s->data.pairs[i], k) > longest) longest = pair_seq_len(&s->data.pairs[i], k);
-    s->max_len = longest;
-    model_alloc_batch(&s->model, 2 * micro_pairs, longest);
+    load_pairs(&s->data, o->data, o, c, max_len, max_prompt);
+    if (o->eval_data) load_pairs(&s->eval, o->eval_data, o, c, max_len, max_prompt);
 }
 
-// forward over pairs[0..n) in micro-batches; fills summed log-probs per pair (chosen, rejected)
+// activations for micro-batches of `micro` pairs of the loaded data
+static void setup_batch(Setup *s, int micro, int recompute) {
+    int longest_response = 0, longest = longest_sequence(&s->data, &longest_response);
+    if (s->eval.n_pairs) {
+        int l = longest_sequence(&s->eval, &longest_response);
+        if (l > longest) longest = l;
+    }
+    s->longest = longest;
+    model_alloc_batch(&s->model, 2 * micro, longest, 2 * micro * longest_response, recompute);
+}
+
+// forward over pairs[0..n) in micro-batches; fills summed log-probs per pair (chosen, rejected).
+// Under MPI each process scores its share and the sums are exchanged.
 static void score_pairs(Model *m, Pair *pairs, int n, int micro, double *s_c, double *s_r) {
+    int P = dist_size(), r = dist_rank(), lo = (int)((long long)n * r / P), hi = (int)((long long)n * (r + 1) / P);
     Pair **batch = xmalloc(micro * sizeof(Pair *));
     double *seq = xmalloc(2 * micro * sizeof(double));
-    for (int i0 = 0; i0 < n; i0 += micro) {
-        int k = n - i0 < micro ? n - i0 : micro;
+    for (int i = 0; i < n; i++) s_c[i] = s_r[i] = 0;
+    for (int i0 = lo; i0 < hi; i0 += micro) {
+        int k = hi - i0 < micro ? hi - i0 : micro;
         for (int i = 0; i < k; i++) batch[i] = &pairs[i0 + i];
         model_set_batch(m, batch, k);
-        device_forward(m);
-        sequence_logps(m, seq);
+        forward_logps(m, seq);
         for (int i = 0; i < k; i++) { s_c[i0 + i] = seq[2 * i]; s_r[i0 + i] = seq[2 * i + 1]; }
     }
+    dist_allreduce_sum_double(s_c, n);
+    dist_allreduce_sum_double(s_r, n);
     free(batch); free(seq);
 }
 
+// what eval reports over a set of pairs, as TRL names them (train --eval-data logs them as eval_*)
+typedef struct { double loss, margin_mean, acc, chosen_logp, rejected_logp, filtered_frac; } EvalStats;
+
+static PairStats pair_stats(const Pair *p, double s_c, double s_r, double ref_c, double ref_r) {
+    PairStats st = {s_c, s_r, p->n_chosen, p->n_rejected, ref_c, ref_r};
+    return st;
+}
+
+static EvalStats eval_stats(const PairSet *ps, const double *s_c, const double *s_r, const LossKind *loss,
+                            LossParams hp, const double *ref_c, const double *ref_r) {
+    EvalStats e = {0, 0, 0, 0, 0, 0};
+    int n = ps->n_pairs;
+    for (int i = 0; i < n; i++) {
+        PairStats st = pair_stats(&ps->pairs[i], s_c[i], s_r[i], ref_c ? ref_c[i] : 0, ref_r ? ref_r[i] : 0);
+        double M = margin(st);
+        if (loss) e.loss += loss->fn(st, hp).loss;
+        e.margin_mean += M; e.acc += M > 0; e.filtered_frac += M >= hp.gamma;
+        e.chosen_logp += st.s_c / st.n_c; e.rejected_logp += st.s_r / st.n_r;
+    }
+    e.loss /= n; e.margin_mean /= n; e.acc /= n; e.filtered_frac /= n; e.chosen_logp /= n; e.rejected_logp /= n;
+    return e;
+}
+
 // ----------------------------------------------------------------------------
-// training
+// 5. training
 
 typedef struct { uint64_t state; } Rng;
 static uint64_t rng_next(Rng *r) { // xorshift64*
     r->state ^= r->state >> 12; r->state ^= r->state << 25; r->state ^= r->state >> 27;
     return r->state * 2685821657736338717ULL;
 }
+static Rng rng_seeded(int seed) { Rng r = {(uint64_t)(int64_t)seed * 0x9E3779B97F4A7C15ULL + 1}; return r; }
 static void shuffle(int *a, int n, Rng *r) {
     for (int i = n - 1; i > 0; i--) { int j = (int)(rng_next(r) % (uint64_t)(i + 1)); int t = a[i]; a[i] = a[j]; a[j] = t; }
 }
 
 static double now_seconds(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + ts.tv_nsec * 1e-9; }
 
-static int train(int argc, char **argv) {
-    Options o = parse_options(argc, argv);
-    const LossKind *loss = find_loss(o.loss_name);
-    if (!loss) die("--loss: unknown loss \"%s\" (see --help for the list)", o.loss_name);
-    if (!o.out) die("--out DIR is required");
-    // a flag the loss does not read would silently do nothing: refuse it
-    if ((o.given_gamma || o.given_gamma_end || o.given_gamma_schedule) && !(loss->flags & USES_GAMMA))
-        die("--loss %s does not use gamma; drop --gamma/--gamma-end/--gamma-schedule", loss->name);
-    if (o.given_beta && !(loss->flags & USES_BETA)) die("--loss %s does not use beta; drop --beta", loss->name);
-    if (o.given_lambda && !(loss->flags & USES_LAMBDA)) die("--loss %s does not use lambda; drop --lambda", loss->name);
-    if (o.given_delta && !(loss->flags & USES_DELTA)) die("--loss %s does not use delta; drop --delta", loss->name);
-    if (o.given_alpha && !(loss->flags & USES_ALPHA)) die("--loss %s does not use alpha; drop --alpha", loss->name);
-    if (!o.given_gamma) o.gamma = loss->defaults.gamma;
-    if (!o.given_beta) o.beta = loss->defaults.beta;
-    if (!o.given_lambda) o.lambda = loss->defaults.lambda;
-    if (!o.given_delta) o.delta = loss->defaults.delta;
-    if (!o.given_alpha) o.alpha = loss->defaults.alpha;
-    if ((loss->flags & USES_BETA) && !(o.beta > 0)) die("--beta must be positive");
-    if (!o.given_gamma_end) o.gamma_end = o.gamma;
-    if (o.given_gamma_end && !o.given_gamma_schedule && o.gamma_end != o.gamma) o.gamma_schedule = SCHED_LINEAR;
-    if (o.batch_pairs < 1) die("--batch-pairs must be at least 1");
-    if (o.micro_batch_pairs <= 0 || o.micro_batch_pairs > o.batch_pairs) o.micro_batch_pairs = o.batch_pairs;
-    if (o.steps < 0 || o.epochs < 0) die("--steps and --epochs must not be negative");
-    if (o.steps && o.epochs) die("give --steps or --epochs, not both");
-    if (o.lr < 0 || o.weight_decay < 0 || o.grad_clip < 0) die("--lr, --weight-decay and --grad-clip must not be negative");
+// the order of the pairs: reshuffled at every epoch's start; a batch never spans two epochs
+typedef struct { int n_pairs, batch_pairs, shuffle, cursor, epoch; int *order; Rng rng; } Loader;
 
+static int next_batch(Loader *ld, int *batch_idx) {
+    int B = 0;
+    while (B < ld->batch_pairs) {
+        if (ld->cursor == ld->n_pairs) { // the epoch is over: the last batch may be short
+            if (B > 0) break;
+            ld->cursor = 0; ld->epoch++;
+            if (ld->shuffle) shuffle(ld->order, ld->n_pairs, &ld->rng);
+        }
+        batch_idx[B++] = ld->order[ld->cursor++];
+    }
+    return B;
+}
+
+// one step's numbers, summed over its pairs (and over processes): the log and the progress line
+typedef struct { double loss, chosen_logp, rejected_logp, tokens; double *margins; } StepStats;
+
+// A micro-batch of k pairs (global batch positions first .. first + k - 1 of B): forward, the pair
+// losses, their per-token gradients, backward. Filtered pairs (zero gradient) cost only their forward.
+static void train_micro_batch(Model *m, const PairSet *data, const int *batch_idx, int first, int k, int B,
+                              const LossKind *loss, LossParams hp, const double *ref_c, const double *ref_r,
+                              StepStats *st) {
+    Pair *pairs[k];
+    double seq[2 * k], d_seq[2 * k];
+    for (int i = 0; i < k; i++) pairs[i] = &data->pairs[batch_idx[first + i]];
+    model_set_batch(m, pairs, k);
+    forward_logps(m, seq);
+    // the pair losses: the objective sees only the summed log-probs (and lengths) of each pair
+    int any = 0;
+    for (int i = 0; i < k; i++) {
+        int idx = batch_idx[first + i];
+        PairStats ps = pair_stats(pairs[i], seq[2 * i], seq[2 * i + 1], ref_c ? ref_c[idx] : 0, ref_r ? ref_r[idx] : 0);
+        PairLoss pl = loss->fn(ps, hp);
+        st->loss += pl.loss;
+        d_seq[2 * i] = pl.d_sc / B; // the batch loss is a mean over its B pairs
+        d_seq[2 * i + 1] = pl.d_sr / B;
+        any |= pl.d_sc != 0 || pl.d_sr != 0;
+        st->margins[first + i] = margin(ps);
+        st->chosen_logp += ps.s_c / ps.n_c; st->rejected_logp += ps.s_r / ps.n_r;
+    }
+    for (int b = 0; b < 2 * k; b++) st->tokens += pair_seq_len(pairs[b / 2], b % 2);
+    if (!any) return; // every pair filtered: nothing to propagate
+    // per-token gradients: s = sum of the response positions' logp, so dLoss/dlogp_r = dLoss/ds of r's sequence
+    for (int r = 0; r < m->R; r++) m->host_dlogp[r] = (float)d_seq[m->host_resp_seq[r]];
+    if (!m->k->host_memory) m->k->upload(m->dlogp, m->host_dlogp, m->R * sizeof(float));
+    model_backward(m);
+}
+
+// the training run: the model, its data and everything a checkpoint holds
+typedef struct {
+    Options o;
+    const LossKind *loss;
     Setup s;
-    setup(&s, &o, o.micro_batch_pairs);
-    Model *m = &s.model;
+    Loader loader;
+    int n_steps, warmup, step;        // step: optimizer steps done
+    double *ref_c, *ref_r;            // reference model's summed log-probs (NEEDS_REFERENCE)
+    double *eval_ref_c, *eval_ref_r;
+    FILE *log, *margins_log;
+    unsigned long long data_hash, eval_hash;
+} Run;
+
+static unsigned long long pairs_hash(const PairSet *ps) { // FNV-1a over every pair's lengths and ids
+    unsigned long long h = 1469598103934665603ULL;
+    for (int i = 0; i < ps->n_pairs; i++) {
+        const Pair *p = &ps->pairs[i];
+        const int *parts[3] = {p->prompt, p->chosen, p->rejected};
+        int lens[3] = {p->n_prompt, p->n_chosen, p->n_rejected};
+        for (int j = 0; j < 3; j++)
+            for (int t = -1; t < lens[j]; t++) {
+                uint32_t x = (uint32_t)(t < 0 ? lens[j] : parts[j][t]);
+                for (int b = 0; b < 4; b++) { h ^= (x >> (8 * b)) & 0xff; h *= 1099511628211ULL; }
+            }
+    }
+    return h;
+}
+
+// the flags that define the run (a --resume must repeat them); these may differ
+static int is_run_flag(const char *f) {
+    return strcmp(f, "--resume") && strcmp(f, "--threads") && strcmp(f, "--no-progress");
+}
+
+static void write_trainer_state(const Run *run, const char *dir, int finished) {
+    TrainerState st;
+    memset(&st, 0, sizeof st);
+    st.step = run->step; st.n_steps = run->n_steps; st.finished = finished;
+    char **args = xmalloc((run->o.argc + 1) * sizeof(char *));
+    for (int i = 0; i < run->o.argc; i++) {
+        const char *f = run->o.argv[i];
+        int j = option_index(f), has_value = j >= 0 && OPTIONS[j].type != OPT_FLAG;
+        if (is_run_flag(f)) { args[st.n_args++] = run->o.argv[i]; if (has_value) args[st.n_args++] = run->o.argv[i + 1]; }
+        if (has_value) i++;
+    }
+    st.args = args;
+    st.data_hash = run->data_hash; st.eval_hash = run->eval_hash;
+    st.n_pairs = run->loader.n_pairs; st.cursor = run->loader.cursor; st.epoch = run->loader.epoch;
+    st.rng = run->loader.rng.state; st.order = run->loader.order;
+    st.log_bytes = run->log ? ftell(run->log) : 0;
+    st.margins_bytes = run->margins_log ? ftell(run->margins_log) : 0;
+    st.ref_c = run->ref_c; st.ref_r = run->ref_r;
+    state_write(dir, &st);
+    free(args);
+}
+
+// --out as a whole: the model Hugging Face loads, the trainer state, and (resumable) AdamW's moments.
+// Written beside --out and renamed into place: a kill at any instant leaves the old or the new one.
+static void save_run(Run *run, int finished, int resumable) {
+    if (dist_rank() != 0) return;
+    Model *m = &run->s.model;
+    OutDir d;
+    outdir_begin(&d, run->o.out);
+    model_sync_params(m);
+    checkpoint_save(run->o.model, &m->config, m->entries, m->n_entries, m->host_params, d.tmp);
+    if (resumable && !finished) {
+        size_t n = m->num_parameters;
+        float *mh = m->m_memory, *vh = m->v_memory;
+        if (!m->k->host_memory) {
+            mh = xmalloc(n * sizeof(float)); vh = xmalloc(n * sizeof(float));
+            m->k->download(mh, m->m_memory, n * sizeof(float)); m->k->download(vh, m->v_memory, n * sizeof(float));
+        }
+        optimizer_write(d.tmp, mh, vh, n);
+        if (!m->k->host_memory) { free(mh); free(vh); }
+    }
+    write_trainer_state(run, d.tmp, finished);
+    outdir_commit(&d);
+}
+
+// the model alone, every --snapshot-every steps: OUT-stepS
+static void save_snapshot(Run *run) {
+    if (dist_rank() != 0) return;
+    Model *m = &run->s.model;
+    char path[4200];
+    snprintf(path, sizeof path, "%s-step%d", run->o.out, run->step);
+    OutDir d;
+    outdir_begin(&d, path);
+    model_sync_params(m);
+    checkpoint_save(run->o.model, &m->config, m->entries, m->n_entries, m->host_params, d.tmp);
+    outdir_commit(&d);
+}
+
+// a line appended with one write(2): a kill leaves whole lines only
+static void append_line(FILE *f, const char *line) {
+    fflush(f);
+    size_t n = strlen(line);
+    if (write(fileno(f), line, n) != (ssize_t)n) die("cannot append to a log: disk full?");
+    fseek(f, 0, SEEK_END);
+}
+
+static void log_eval(Run *run, LossParams hp) {
+    const PairSet *ev = &run->s.eval;
+    int n = ev->n_pairs;
+    double *s_c = xmalloc(n * sizeof(double)), *s_r = xmalloc(n * sizeof(double));
+    score_pairs(&run->s.model, ev->pairs, n, run->o.micro_batch_pairs, s_c, s_r);
+    EvalStats e = eval_stats(ev, s_c, s_r, run->loss, hp, run->eval_ref_c, run->eval_ref_r);
+    free(s_c); free(s_r);
+    if (dist_rank() != 0) return;
+    printf("eval step %d | loss %.6f | margin %+.4f | acc %.4f | filtered %.1f%% | chosen %.4f | rejected %.4f\n",
+           run->step, e.loss, e.margin_mean, e.acc, 100 * e.filtered_frac, e.chosen_logp, e.rejected_logp);
+    if (!run->log) return;
+    char line[1024];
+    snprintf(line, sizeof line, "{\"step\": %d, \"eval_loss\": %.9g, \"eval_margin_mean\": %.9g, \"eval_acc\": %.9g, "
+             "\"eval_filtered_frac\": %.9g, \"eval_chosen_logp\": %.9g, \"eval_rejected_logp\": %.9g, \"eval_pairs\": %d}\n",
+             run->step, e.loss, e.margin_mean, e.acc, e.filtered_frac, e.chosen_logp, e.rejected_logp, n);
+    append_line(run->log, line);
+}
+
+static void log_step(Run *run, const StepStats *st, int B, LossParams hp, double lr, double grad_norm, double dt) {
+    if (dist_rank() != 0) return;
+    double mean = 0, var = 0;
+    int acc = 0, filtered = 0;
+    for (int i = 0; i < B; i++) { mean += st->margins[i]; acc += st->margins[i] > 0; filtered += st->margins[i] >= hp.gamma; }
+    mean /= B;
+    for (int i = 0; i < B; i++) var += (st->margins[i] - mean) * (st->margins[i] - mean);
+    double std = sqrt(var / B), loss = st->loss / B;
+    int step = run->step, n_steps = run->n_steps;
+    if (isatty(fileno(stdout)) && !run->o.no_progress) { // one line redrawn in place on a terminal
+        int width = 24, done = (int)((double)step / n_steps * width);
+        printf("\r[%.*s%*s] %d/%d | loss %.4f | margin %+.3f | acc %.2f | filtered %3.0f%% | gamma %.2f | %.0f tok/s ",
+               done, "########################", width - done, "", step, n_steps, loss, mean,
+               (double)acc / B, 100.0 * filtered / B, hp.gamma, st->tokens / dt);
+        if (step == n_steps) printf("\n");
+    } else
+        printf("step %4d/%d | loss %.6f | margin %+.4f ±%.4f | acc %.2f | filtered %5.1f%% | gamma %.3f | lr %.2e | |g| %.3e | %.0f tok/s\n",
+               step, n_steps, loss, mean, std, (double)acc / B, 100.0 * filtered / B, hp.gamma, lr, grad_norm, st->tokens / dt);
+    fflush(stdout);
+    if (run->margins_log) { // every pair's margin: the histograms of the "emergent curriculum"
+        char *buf; size_t len;
+        FILE *mf = open_memstream(&buf, &len);
+        fprintf(mf, "{\"step\": %d, \"gamma\": %.6g, \"margins\": [", step, hp.gamma);
+        for (int i = 0; i < B; i++) fprintf(mf, i ? ", %.6g" : "%.6g", st->margins[i]);
+        fprintf(mf, "]}\n");
+        fclose(mf);
+        append_line(run->margins_log, buf);
+        free(buf);
+    }
+    if (run->log) {
+        char line[1024];
+        snprintf(line, sizeof line, "{\"step\": %d, \"loss\": %.9g, \"gamma\": %.9g, \"lr\": %.9g, \"margin_mean\": %.9g, "
+                 "\"margin_std\": %.9g, \"acc\": %.9g, \"filtered_frac\": %.9g, \"chosen_logp\": %.9g, "
+                 "\"rejected_logp\": %.9g, \"grad_norm\": %.9g, \"tokens_per_s\": %.1f}\n",
+                 step, loss, hp.gamma, lr, mean, std, (double)acc / B, (double)filtered / B,
+                 st->chosen_logp / B, st->rejected_logp / B, grad_norm, st->tokens / dt);
+        append_line(run->log, line);
+    }
+}
+
+// the loss's hyper-parameters at step s (gamma follows its schedule)
+static LossParams loss_params_at(const Run *run, int s) {
+    const Options *o = &run->o;
+    LossParams hp = {gamma_at(s, run->n_steps, o->gamma, o->gamma_end, (Schedule)o->gamma_schedule), o->beta, o->lambda,
+                     o->delta, o->alpha};
+    return hp;
+}
+
+static volatile sig_atomic_t stop_requested = 0; // SIGINT / SIGTERM: finish the step, save, exit
+static void on_stop_signal(int sig) { (void)sig; stop_requested = 1; }
+
+// One optimizer step: next batch -> (forward -> pair losses -> per-token gradients -> backward) per
+// micro-batch -> sum over processes -> clip -> AdamW -> log. Returns 0, or 1 if it stopped on a
+// non-finite number (the parameters are then the last good ones).
+static int train_step(Run *run) {
+    Model *m = &run->s.model;
+    const Kernels *k = m->k;
+    const Options *o = &run->o;
+    int s = run->step, P = dist_size(), rank = dist_rank();
+    double t0 = now_seconds();
+    double lr = lr_at(s, run->n_steps, o->lr, run->warmup, (Schedule)o->lr_schedule);
+    LossParams hp = loss_params_at(run, s);
+    int batch_idx[o->batch_pairs];
+    int B = next_batch(&run->loader, batch_idx);
+    // [loss, chosen, rejected, tokens, margins (B)]: each process fills its share, the sum is the whole batch
+    double sums[4 + B];
+    memset(sums, 0, sizeof sums);
+    StepStats st = {0, 0, 0, 0, sums + 4};
+    k->zero(m->grads_memory, m->num_parameters * sizeof(float));
+    int lo = (int)((long long)B * rank / P), hi = (int)((long long)B * (rank + 1) / P);
+    for (int i0 = lo; i0 < hi; i0 += o->micro_batch_pairs) {
+        int n = hi - i0 < o->micro_batch_pairs ? hi - i0 : o->micro_batch_pairs;
+        train_micro_batch(m, &run->s.data, batch_idx, i0, n, B, run->loss, hp, run->ref_c, run->ref_r, &st);
+    }
+    sums[0] = st.loss; sums[1] = st.chosen_logp; sums[2] = st.rejected_logp; sums[3] = st.tokens;
+    dist_allreduce_sum_double(sums, 4 + B);
+    st.loss = sums[0]; st.chosen_logp = sums[1]; st.rejected_logp = sums[2]; st.tokens = sums[3];
+    if (P > 1) k->allreduce_sum(m->grads_memory, m->num_parameters);
+    double grad_norm = sqrt(k->sum_squares(m->grads_memory, m->num_parameters));
+    if (!is_finite(st.loss) || !is_finite(grad_norm)) {
+        save_run(run, 0, 0);
+        die("step %d: loss %g, gradient norm %g are not finite; stopped before the update. "
+            "%s holds the last good parameters (after step %d)", s + 1, st.loss / B, grad_norm, o->out, s);
+    }
+    if (s == 0 && o->save_grads && rank == 0) {
+        float *g = m->grads_memory;
+        if (!k->host_memory) { g = xmalloc(m->num_parameters * sizeof(float)); k->download(g, m->grads_memory, m->num_parameters * sizeof(float)); }
+        checkpoint_write_tensors(m->entries, m->n_entries, g, o->save_grads);
+        if (!k->host_memory) free(g);
+    }
+    if (o->grad_clip > 0 && grad_norm > o->grad_clip) // as torch.nn.utils.clip_grad_norm_
+        k->scale(m->grads_memory, (float)(o->grad_clip / (grad_norm + 1e-6)), m->num_parameters);
+    size_t bad = k->adamw(m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->num_parameters,
+                          m->num_decay_parameters, (float)lr, (float)o->weight_decay, s + 1);
+    if (bad) {
+        save_run(run, 0, 0);
+        die("step %d: the update would make %zu parameters non-finite (lr %g); stopped before applying it. "
+            "%s holds the last good parameters (after step %d)", s + 1, bad, lr, o->out, s);
+    }
+    run->step = s + 1;
+    log_step(run, &st, B, hp, lr, grad_norm, now_seconds() - t0);
+    return 0;
+}
+
+// A run killed at any moment continues with --resume: its checkpoint restores the parameters,
+// AdamW's moments, the step, the data order and the logs' lengths, so it ends byte-identical.
+// resume_check reads the checkpoint and refuses one from another command or other data; returns
+// 0 (no checkpoint yet), 1 (resume), -1 (the run is finished).
+static int resume_check(Run *run, TrainerState *st) {
+    const Options *o = &run->o;
+    if (!state_read(o->out, st)) {
+        if (dist_rank() == 0) printf("--resume: %s holds no checkpoint yet; starting from the beginning\n", o->out);
+        return 0;
+    }
+    if (st->finished) return -1;
+    if (!file_exists_in(o->out, "optimizer.safetensors"))
+        die("--resume: %s holds no optimizer state (the run stopped on a non-finite number after step %d): nothing to resume",
+            o->out, st->step);
+    // the same command: every flag that defines the run with the same value, the same data
+    for (int i = 0; i < o->argc; i++) {
+        const char *f = o->argv[i];
+        int has_value = OPTIONS[option_index(f)].type != OPT_FLAG, found = 0;
+        const char *v = has_value ? o->argv[++i] : "";
+        if (!is_run_flag(f)) continue;
+        for (int a = 0; a < st->n_args; a++) {
+            int k = option_index(st->args[a]);
+            if (k < 0) continue;
+            const char *sv = OPTIONS[k].type != OPT_FLAG && a + 1 < st->n_args ? st->args[++a] : "";
+            if (strcmp(OPTIONS[k].name, f)) continue;
+            if (strcmp(sv, v)) die("--resume: %s is %s here but %s in the checkpoint in %s", f, v, sv, o->out);
+            found = 1;
+        }
+        if (!found) die("--resume: %s is given here but not in the checkpoint in %s", f, o->out);
+    }
+    for (int a = 0; a < st->n_args; a++) {
+        int k = option_index(st->args[a]);
+        if (k < 0) continue; // a value
+        if (!o->given[k]) die("--resume: the checkpoint in %s was run with %s; give it again", o->out, st->args[a]);
+    }
+    if (st->data_hash != run->data_hash) die("--resume: --data %s holds other pairs than the checkpoint's", o->data);
+    if (st->eval_hash != run->eval_hash) die("--resume: --eval-data holds other pairs than the checkpoint's");
+    if (st->n_steps != run->n_steps || st->n_pairs != run->loader.n_pairs)
+        die("--resume: the checkpoint's run is %d steps over %d pairs, this one %d over %d", st->n_steps, st->n_pairs,
+            run->n_steps, run->loader.n_pairs);
+    return 1;
+}
+
+static void resume_apply(Run *run, const TrainerState *st) {
+    const Options *o = &run->o;
+    Model *m = &run->s.model;
+    const Kernels *k = m->k;
+    size_t n = m->num_parameters, bytes = n * sizeof(float);
+    checkpoint_load(o->out, &m->config, m->entries, m->n_entries, m->host_params);
+    k->upload(m->params_memory, m->host_params, bytes);
+    float *mh = k->host_memory ? m->m_memory : xmalloc(bytes), *vh = k->host_memory ? m->v_memory : xmalloc(bytes);
+    optimizer_read(o->out, mh, vh, n);
+    if (!k->host_memory) { k->upload(m->m_memory, mh, bytes); k->upload(m->v_memory, vh, bytes); free(mh); free(vh); }
+    if (k->prepare) k->prepare(m, o->precision); // e.g. the GPU's bf16 copy of the parameters
+    run->step = st->step;
+    run->loader.cursor = st->cursor; run->loader.epoch = st->epoch; run->loader.rng.state = st->rng;
+    memcpy(run->loader.order, st->order, st->n_pairs * sizeof(int));
+    if (st->ref_c) { run->ref_c = st->ref_c; run->ref_r = st->ref_r; }
+    // the logs continue where the checkpoint's step left them (the killed run may have written more)
+    if (dist_rank() == 0) {
+        if (o->log) truncate_to(o->log, st->log_bytes);
+        if (o->margins) truncate_to(o->margins, st->margins_bytes);
+        printf("resuming %s after step %d of %d\n", o->out, st->step, st->n_steps);
+    }
+}
+
+static int train(int argc, char **argv) {
+    Run run;
+    memset(&run, 0, sizeof run);
+    Options *o = &run.o;
+    *o = parse_options(TRAIN, argc, argv);
+    const LossKind *loss = run.loss = find_loss(o->loss_name);
+    if (!loss) die("--loss: unknown loss \"%s\" (see --help for the list)", o->loss_name);
+    if (!o->out) die("--out DIR is required");
+    // a flag the loss does not read would silently do nothing: refuse it
+    if ((given(o, "--gamma") || given(o, "--gamma-end") || given(o, "--gamma-schedule")) && !(loss->flags & USES_GAMMA))
+        die("--loss %s does not use gamma; drop --gamma/--gamma-end/--gamma-schedule", loss->name);
+    const char *hyper[] = {"--beta", "--lambda", "--delta", "--alpha"};
+    int uses[] = {USES_BETA, USES_LAMBDA, USES_DELTA, USES_ALPHA};
+    for (int i = 0; i < 4; i++)
+        if (given(o, hyper[i]) && !(loss->flags & uses[i])) die("--loss %s does not use %s; drop %s", loss->name, hyper[i] + 2, hyper[i]);
+    if (!given(o, "--gamma")) o->gamma = loss->defaults.gamma;
+    if (!given(o, "--beta")) o->beta = loss->defaults.beta;
+    if (!given(o, "--lambda")) o->lambda = loss->defaults.lambda;
+    if (!given(o, "--delta")) o->delta = loss->defaults.delta;
+    if (!given(o, "--alpha")) o->alpha = loss->defaults.alpha;
+    if (!given(o, "--gamma-end")) o->gamma_end = o->gamma;
+    if (given(o, "--gamma-end") && !given(o, "--gamma-schedule") && o->gamma_end != o->gamma) o->gamma_schedule = SCHED_LINEAR;
+    if (!given(o, "--micro-batch-pairs")) o->micro_batch_pairs = o->batch_pairs;
+    if (o->micro_batch_pairs > o->batch_pairs)
+        die("--micro-batch-pairs %d exceeds --batch-pairs %d", o->micro_batch_pairs, o->batch_pairs);
+    if (o->steps && o->epochs) die("give --steps or --epochs, not both");
+    if (given(o, "--eval-every") && !o->eval_data) die("--eval-every needs --eval-data");
+    // every output is checked before anything is loaded or trained
+    Inputs inputs;
+    collect_inputs(&inputs, o);
+    outdir_check("--out", o->out, "trainer_state.json");
+    output_not_input("--out", o->out, inputs.paths, inputs.n);
+    check_outputs(o, &inputs);
+
+    setup(&run.s, o);
+    Model *m = &run.s.model;
+    PairSet *data = &run.s.data;
+    int n_pairs = data->n_pairs;
+    long long steps_per_epoch = (n_pairs + o->batch_pairs - 1) / o->batch_pairs;
+    long long n_steps = o->steps ? o->steps : steps_per_epoch * (o->epochs ? o->epochs : 1);
+    if (n_steps > 2147483647LL) die("--epochs %d: %lld steps are too many", o->epochs, n_steps);
+    run.n_steps = (int)n_steps;
+    run.warmup = o->warmup_steps >= 0 ? o->warmup_steps : run.n_steps / 10;
+    run.data_hash = pairs_hash(data);
+    run.eval_hash = o->eval_data ? pairs_hash(&run.s.eval) : 0;
+    run.loader.n_pairs = n_pairs; run.loader.batch_pairs = o->batch_pairs; run.loader.shuffle = !o->no_shuffle;
+    run.loader.cursor = n_pairs; // start a new epoch at the first step
+    run.loader.order = xmalloc(n_pairs * sizeof(int));
+    for (int i = 0; i < n_pairs; i++) run.loader.order[i] = i;
+    run.loader.rng = rng_seeded(o->seed);
+    TrainerState state;
+    int resume = o->resume ? resume_check(&run, &state) : 0;
+    if (resume < 0) {
+        if (dist_rank() == 0) printf("--resume: the run in %s is finished (%d steps); nothing to do\n", o->out, run.n_steps);
+        return 0;
+    }
+    model_place(m, COMPUTE_KERNELS);
     model_alloc_training(m);
-    device_setup(m);
-    PairSet *data = &s.data;
-    int n_pairs = data->n_pairs, steps_per_epoch = (n_pairs + o.batch_pairs - 1) / o.batch_pairs;
-    int n_steps = o.steps ? o.steps : steps_per_epoch * (o.epochs ? o.epochs : 1);
-    int warmup = o.warmup_steps >= 0 ? o.warmup_steps : n_steps / 10;
-
+    setup_batch(&run.s, o->micro_batch_pairs, o->recompute);
+    if (m->k->prepare) m->k->prepare(m, o->precision);
     // reference-based losses compare against the frozen initial model, scored once up front
-    double *ref_c = xcalloc(n_pairs, sizeof(double)), *ref_r = xcalloc(n_pairs, sizeof(double));
     if (loss->flags & NEEDS_REFERENCE) {
-        printf("scoring %d pairs with the frozen reference model...\n", n_pairs);
-        score_pairs(m, data->pairs, n_pairs, o.micro_batch_pairs, ref_c, ref_r);
-    }
-    printf("model: %d layers, %d channels, %d heads, vocab %d, %.2fM parameters\n", m->config.n_layer,
-           m->config.channels, m->config.n_head, m->config.vocab_size, m->num_parameters / 1e6);
-    printf("data: %d pairs, longest sequence %d tokens; %d steps of %d pairs (micro-batches of %d)\n",
-           n_pairs, s.max_len, n_steps, o.batch_pairs, o.micro_batch_pairs);
-    printf("loss: %s = %s", loss->name, loss->formula);
-    if (loss->flags & USES_GAMMA) printf(", gamma %g -> %g", o.gamma, o.gamma_end);
-    if (loss->flags & USES_BETA) printf(", beta %g", o.beta);
-    if (loss->flags & USES_LAMBDA) printf(", lambda %g", o.lambda);
-    if (loss->flags & USES_DELTA) printf(", delta %g", o.delta);
-    if (loss->flags & USES_ALPHA) printf(", alpha %g", o.alpha);
-    printf("; lr %g, warmup %d\n", o.lr, warmup);
-
-    FILE *log = NULL, *margins_log = NULL;
-    if (o.log && !(log = fopen(o.log, "a"))) die("%s: cannot open log", o.log);
-    if (o.margins && !(margins_log = fopen(o.margins, "a"))) die("%s: cannot open", o.margins);
-    int progress_bar = isatty(fileno(stdout)) && !o.no_progress;
-    int *order = xmalloc(n_pairs * sizeof(int));
-    for (int i = 0; i < n_pairs; i++) order[i] = i;
-    Rng rng = {(uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1};
-    int cursor = n_pairs; // start a new epoch at the first step
-    Pair **batch = xmalloc(o.batch_pairs * sizeof(Pair *));
-    int *batch_idx = xmalloc(o.batch_pairs * sizeof(int));
-    double *seq = xmalloc(2 * o.micro_batch_pairs * sizeof(double));
-    double *margins = xmalloc(o.batch_pairs * sizeof(double));
-
-    for (int step = 0; step < n_steps; step++) {
-        double t0 = now_seconds();
-        double lr = lr_at(step, n_steps, o.lr, warmup, o.lr_schedule);
-        LossParams hp = {gamma_at(step, n_steps, o.gamma, o.gamma_end, o.gamma_schedule), o.beta, o.lambda, o.delta, o.alpha};
-        int B = 0;
-        while (B < o.batch_pairs) { // a batch never spans epochs: the last one of an epoch may be short
-            if (cursor == n_pairs) {
-                if (B > 0) break;
-                cursor = 0;
-                if (o.shuffle) shuffle(order, n_pairs, &rng);
-            }
-            batch_idx[B] = order[cursor++];
-            batch[B] = &data->pairs[batch_idx[B]];
-            B++;
+        if (!resume) {
+            if (dist_rank() == 0) printf("scoring %d pairs with the frozen reference model...\n", n_pairs);
+            run.ref_c = xmalloc(n_pairs * sizeof(double)); run.ref_r = xmalloc(n_pairs * sizeof(double));
+            score_pairs(m, data->pairs, n_pairs, o->micro_batch_pairs, run.ref_c, run.ref_r);
         }
-        device_zero_grads(m);
-        double loss_sum = 0, lc_sum = 0, lr_sum = 0;
-        int n_tokens = 0;
-        for (int i0 = 0; i0 < B; i0 += o.micro_batch_pairs) {
-            int k = B - i0 < o.micro_batch_pairs ? B - i0 : o.micro_batch_pairs;
-            model_set_batch(m, batch + i0, k);
-            device_forward(m);
-            sequence_logps(m, seq);
-            double d_seq[2 * k];
-            int any = 0;
-            for (int i = 0; i < k; i++) {
-                Pair *p = batch[i0 + i];
-                PairStats st = {seq[2 * i], seq[2 * i + 1], p->n_chosen, p->n_rejected,
-                                ref_c[batch_idx[i0 + i]], ref_r[batch_idx[i0 + i]]};
-                PairLoss pl = loss->fn(st, hp);
-                loss_sum += pl.loss;
-                d_seq[2 * i] = pl.d_sc / B;      // the batch loss is a mean over its pairs
-                d_seq[2 * i + 1] = pl.d_sr / B;
-                any |= pl.d_sc != 0 || pl.d_sr != 0;
-                margins[i0 + i] = st.s_c / st.n_c - st.s_r / st.n_r;
-                lc_sum += st.s_c / st.n_c; lr_sum += st.s_r / st.n_r;
-            }
-            for (int b = 0; b < 2 * k; b++) n_tokens += pair_seq_len(batch[i0 + b / 2], b % 2);
-            if (!any) continue; // every pair filtered: nothing to propagate
-            for (int r = 0; r < m->R; r++) m->acts.dlogp[r] = (float)d_seq[m->resp_seq[r]];
-            device_backward(m);
-        }
-        double batch_loss = loss_sum / B, grad_norm = device_grad_norm(m);
-        if (!is_finite(batch_loss) || !is_finite(grad_norm)) {
-            device_sync_params(m);
-            model_save(m, o.model, o.out);
-            die("step %d: loss %g, gradient norm %g are not finite; stopped before the update. "
-                "%s holds the last good parameters (after step %d)", step + 1, batch_loss, grad_norm, o.out, step);
-        }
-        if (step == 0 && o.save_grads) { device_sync_grads(m); model_write_tensors(m, m->grads_memory, o.save_grads); }
-        if (o.grad_clip > 0 && grad_norm > o.grad_clip)
-            device_scale_grads(m, (float)(o.grad_clip / (grad_norm + 1e-6))); // as torch.nn.utils.clip_grad_norm_
-        device_adamw(m, (float)lr, (float)o.weight_decay, step + 1);
-
-        double mean = 0, var = 0;
-        int acc = 0, filtered = 0;
-        for (int i = 0; i < B; i++) { mean += margins[i]; acc += margins[i] > 0; filtered += margins[i] >= hp.gamma; }
-        mean /= B;
-        for (int i = 0; i < B; i++) var += (margins[i] - mean) * (margins[i] - mean);
-        double std = sqrt(var / B), dt = now_seconds() - t0;
-        if (progress_bar) { // one line redrawn in place on a terminal
-            int width = 24, done = (int)((double)(step + 1) / n_steps * width);
-            printf("\r[%.*s%*s] %d/%d | loss %.4f | margin %+.3f | acc %.2f | filtered %3.0f%% | gamma %.2f | %.0f tok/s ",
-                   done, "########################", width - done, "", step + 1, n_steps, batch_loss, mean,
-                   (double)acc / B, 100.0 * filtered / B, hp.gamma, n_tokens / dt);
-            if (step + 1 == n_steps) printf("\n");
-        } else
-            printf("step %4d/%d | loss %.6f | margin %+.4f ±%.4f | acc %.2f | filtered %5.1f%% | gamma %.3f | lr %.2e | |g| %.3e | %.0f tok/s\n",
-                   step + 1, n_steps, batch_loss, mean, std, (double)acc / B, 100.0 * filtered / B, hp.gamma, lr, grad_norm, n_tokens / dt);
-        fflush(stdout);
-        if (margins_log) { // every pair's margin: the histograms of the "emergent curriculum"
-            fprintf(margins_log, "{\"step\": %d, \"gamma\": %.6g, \"margins\": [", step + 1, hp.gamma);
-            for (int i = 0; i < B; i++) fprintf(margins_log, i ? ", %.6g" : "%.6g", margins[i]);
-            fprintf(margins_log, "]}\n");
-        }
-        if (log) {
-            fprintf(log, "{\"step\": %d, \"loss\": %.9g, \"gamma\": %.9g, \"lr\": %.9g, \"margin_mean\": %.9g, "
-                    "\"margin_std\": %.9g, \"acc\": %.9g, \"filtered_frac\": %.9g, \"chosen_logp\": %.9g, "
-                    "\"rejected_logp\": %.9g, \"grad_norm\": %.9g, \"tokens_per_s\": %.1f}\n",
-                    step + 1, batch_loss, hp.gamma, lr, mean, std, (double)acc / B, (double)filtered / B,
-                    lc_sum / B, lr_sum / B, grad_norm, n_tokens / dt);
-            fflush(log);
-        }
-        if (o.save_every > 0 && (step + 1) % o.save_every == 0 && step + 1 < n_steps) {
-            device_sync_params(m);
-            model_save(m, o.model, o.out);
+        if (o->eval_data) {
+            int n = run.s.eval.n_pairs;
+            run.eval_ref_c = xmalloc(n * sizeof(double)); run.eval_ref_r = xmalloc(n * sizeof(double));
+            score_pairs(m, run.s.eval.pairs, n, o->micro_batch_pairs, run.eval_ref_c, run.eval_ref_r);
         }
     }
-    device_sync_params(m);
-    model_save(m, o.model, o.out);
-    printf("saved %s\n", o.out);
-    if (log) fclose(log);
-    if (margins_log) fclose(margins_log);
+    if (resume) resume_apply(&run, &state);
+    if (dist_rank() == 0) {
+        printf("model: %d layers, %d channels, %d heads, vocab %d, %.2fM parameters\n", m->config.n_layer,
+               m->config.channels, m->config.n_head, m->config.vocab_size, m->num_parameters / 1e6);
+        printf("data: %d pairs, longest sequence %d tokens; %d steps of %d pairs (micro-batches of %d%s)\n",
+               n_pairs, run.s.longest, run.n_steps, o->batch_pairs, o->micro_batch_pairs, o->recompute ? ", recomputed" : "");
+        if (dist_size() > 1) printf("processes: %d, each taking its share of every batch\n", dist_size());
+        printf("loss: %s = %s", loss->name, loss->formula);
+        if (loss->flags & USES_GAMMA) printf(", gamma %g -> %g", o->gamma, o->gamma_end);
+        if (loss->flags & USES_BETA) printf(", beta %g", o->beta);
+        if (loss->flags & USES_LAMBDA) printf(", lambda %g", o->lambda);
+        if (loss->flags & USES_DELTA) printf(", delta %g", o->delta);
+        if (loss->flags & USES_ALPHA) printf(", alpha %g", o->alpha);
+        printf("; lr %g, warmup %d\n", o->lr, run.warmup);
+        if (o->log) run.log = open_log(o->log);
+        if (o->margins) run.margins_log = open_log(o->margins);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND; // a second Ctrl-C stops at once
+    sigaction(SIGINT, &sa, NULL); sigaction(SIGTERM, &sa, NULL);
+    // a checkpoint of the start, so that a run killed before its first --save-every resumes with its logs cut back
+    if (o->save_every && !resume) save_run(&run, 0, 1);
+    if (o->eval_data && run.step == 0) log_eval(&run, loss_params_at(&run, 0));
+    while (run.step < run.n_steps) {
+        train_step(&run);
+        int s = run.step, last = s == run.n_steps;
+        if (o->eval_data && (last || (o->eval_every && s % o->eval_every == 0))) log_eval(&run, loss_params_at(&run, s - 1));
+        if (o->snapshot_every && s % o->snapshot_every == 0 && !last) save_snapshot(&run);
+        double stop = stop_requested;
+        dist_allreduce_sum_double(&stop, 1); // every process stops after the same step
+        if (!last && ((o->save_every && s % o->save_every == 0) || stop)) save_run(&run, 0, 1);
+        if (stop && !last) {
+            if (dist_rank() == 0) printf("\ninterrupted after step %d of %d: %s holds a checkpoint (continue with --resume)\n", s, run.n_steps, o->out);
+            dist_finalize();
+            exit(130);
+        }
+    }
+    save_run(&run, 1, 0);
+    if (dist_rank() == 0) printf("saved %s\n", o->out);
+    if (run.log) fclose(run.log);
+    if (run.margins_log) fclose(run.margins_log);
     return 0;
 }
 
@@ -1837,29 +2103,33 @@ static int train(int argc, char **argv) {
 // eval: summed and mean log-probs of each pair under a model
 
 static int eval(int argc, char **argv) {
-    Options o = parse_options(argc, argv);
-    int micro = 4;
+    Options o = parse_options(EVAL, argc, argv);
+    int micro = o.micro_batch_pairs ? o.micro_batch_pairs : 4;
+    Inputs inputs;
+    collect_inputs(&inputs, &o);
+    if (o.out) { output_file_check("--out", o.out); output_not_input("--out", o.out, inputs.paths, inputs.n); }
     Setup s;
-    setup(&s, &o, micro);
-    device_setup(&s.model);
+    setup(&s, &o);
+    model_place(&s.model, COMPUTE_KERNELS);
+    setup_batch(&s, micro, 0);
+    if (s.model.k->prepare) s.model.k->prepare(&s.model, o.precision);
     int n = s.data.n_pairs;
     double *s_c = xmalloc(n * sizeof(double)), *s_r = xmalloc(n * sizeof(double));
     score_pairs(&s.model, s.data.pairs, n, micro, s_c, s_r);
-    AtomicFile af = {0};
-    if (o.out) af = atomic_open(o.out);
-    double sum_m = 0, sum_c = 0, sum_r = 0;
-    int acc = 0;
-    for (int i = 0; i < n; i++) {
-        Pair *p = &s.data.pairs[i];
-        double lc = s_c[i] / p->n_chosen, lr = s_r[i] / p->n_rejected;
-        sum_m += lc - lr; sum_c += lc; sum_r += lr; acc += lc - lr > 0;
-        if (o.out)
+    LossParams hp = {0, 0, 0, 0, 0};
+    EvalStats e = eval_stats(&s.data, s_c, s_r, NULL, hp, NULL, NULL);
+    if (dist_rank() != 0) return 0;
+    if (o.out) {
+        AtomicFile af = atomic_open(o.out);
+        for (int i = 0; i < n; i++) {
+            const Pair *p = &s.data.pairs[i];
             fprintf(af.f, "{\"chosen_logp\": %.9g, \"rejected_logp\": %.9g, \"chosen_len\": %d, \"rejected_len\": %d, \"margin\": %.9g}\n",
-                    s_c[i], s_r[i], p->n_chosen, p->n_rejected, lc - lr);
+                    s_c[i], s_r[i], p->n_chosen, p->n_rejected, margin(pair_stats(p, s_c[i], s_r[i], 0, 0)));
+        }
+        atomic_close(&af);
     }
-    if (o.out) atomic_close(&af);
     printf("pairs %d | margin_mean %.6f | acc %.4f | chosen_logp %.6f | rejected_logp %.6f\n",
-           n, sum_m / n, (double)acc / n, sum_c / n, sum_r / n);
+           n, e.margin_mean, e.acc, e.chosen_logp, e.rejected_logp);
     return 0;
 }
 
@@ -1900,10 +2170,11 @@ static int sample_token(const float *logits, int V, SampleParams sp, Rng *rng, f
     return order[n - 1];
 }
 
-// samples[i] gets the new tokens for prompts[i] (EOS included when produced), lens in sample_lens
-static void generate(Model *m, int **prompts, const int *prompt_lens, int n, SampleParams sp, Rng *rng,
-                     int **samples, int *sample_lens) {
-    int V = m->config.vocab_size, maxB = m->max_B, maxT = m->max_T;
+// samples[i] gets the new tokens for prompts[i] (EOS included when produced), lens in sample_lens;
+// returns how many samples stopped at the end of the model's context rather than at EOS or --max-new
+static int generate(Model *m, int **prompts, const int *prompt_lens, int n, SampleParams sp, Rng *rng,
+                    int **samples, int *sample_lens) {
+    int V = m->config.vocab_size, maxB = m->max_B, maxT = m->max_T, at_context_end = 0;
     int *seq = xmalloc((size_t)maxB * maxT * sizeof(int)), *len = xmalloc(maxB * sizeof(int)), *active = xmalloc(maxB * sizeof(int));
     float *probs = xmalloc(V * sizeof(float));
     int *order = xmalloc(V * sizeof(int));
@@ -1912,30 +2183,30 @@ static void generate(Model *m, int **prompts, const int *prompt_lens, int n, Sam
     kv_alloc(&kv, &m->config, maxB, maxT);
     for (int i0 = 0; i0 < n; i0 += maxB) {
         int k = n - i0 < maxB ? n - i0 : maxB;
-        for (int b = 0; b < k; b++) {
-            len[b] = prompt_lens[i0 + b] < maxT ? prompt_lens[i0 + b] : maxT;
-            memcpy(seq + (size_t)b * maxT, prompts[i0 + b] + prompt_lens[i0 + b] - len[b], len[b] * sizeof(int));
+        for (int b = 0; b < k; b++) { // sample() made sure every prompt leaves room for a new token
+            len[b] = prompt_lens[i0 + b];
+            memcpy(seq + (size_t)b * maxT, prompts[i0 + b], len[b] * sizeof(int));
             samples[i0 + b] = xmalloc((sp.max_new + 1) * sizeof(int));
             sample_lens[i0 + b] = 0;
-            active[b] = len[b] < maxT;
+            active[b] = 1;
         }
         // the prompts in one forward (logits at each last prompt position), their keys and values cached;
         // then one decode_step per new token for the sequences still going
-        int T = 0, R = 0;
+        int T = 0;
         for (int b = 0; b < k; b++) if (len[b] > T) T = len[b];
-        m->B = k; m->T = T;
+        m->B = k; m->T = T; m->R = k;
         for (int b = 0; b < k; b++) {
-            for (int t = 0; t < T; t++) m->tokens[(size_t)b * T + t] = t < len[b] ? seq[(size_t)b * maxT + t] : 0;
-            if (!active[b]) continue;
-            m->resp_row[R] = b * T + len[b] - 1; m->resp_seq[R] = b; m->resp_target[R] = 0;
-            R++;
+            for (int t = 0; t < T; t++) {
+                m->host_tokens[(size_t)b * T + t] = t < len[b] ? seq[(size_t)b * maxT + t] : 0;
+                m->host_pos[(size_t)b * T + t] = t;
+            }
+            m->host_resp_row[b] = b * T + len[b] - 1; m->host_resp_seq[b] = b; m->host_resp_target[b] = 0;
+            rows[b] = b;
         }
-        if (R == 0 || sp.max_new <= 0) continue;
-        m->R = R;
         model_forward(m);
         kv_prefill(m, &kv);
-        const float *logits = m->acts.logits;
-        for (int r = 0; r < R; r++) rows[r] = m->resp_seq[r];
+        const float *logits = m->logits;
+        int R = k;
         for (int step = 0; step < sp.max_new && R > 0; step++) {
             int going = 0;
             for (int r = 0; r < R; r++) {
@@ -1943,7 +2214,8 @@ static void generate(Model *m, int **prompts, const int *prompt_lens, int n, Sam
                 int tok = sample_token(logits + (size_t)r * V, V, sp, rng, probs, order);
                 samples[i0 + b][sample_lens[i0 + b]++] = tok;
                 seq[(size_t)b * maxT + len[b]++] = tok;
-                if (tok == sp.eos || len[b] >= maxT) { active[b] = 0; continue; }
+                if (tok == sp.eos) { active[b] = 0; continue; }
+                if (len[b] >= maxT) { active[b] = 0; at_context_end += step + 1 < sp.max_new; continue; }
                 rows[going] = b; toks[going] = tok; pos[going] = len[b] - 1; going++;
             }
             R = going;
@@ -1955,6 +2227,7 @@ static void generate(Model *m, int **prompts, const int *prompt_lens, int n, Sam
     kv_free(&kv);
     free(rows); free(toks); free(pos);
     free(seq); free(len); free(active); free(probs); free(order);
+    return at_context_end;
 }
 
 static void write_ids(FILE *f, const int *ids, int n) {
@@ -1964,20 +2237,15 @@ static void write_ids(FILE *f, const int *ids, int n) {
 }
 
 static int sample(int argc, char **argv) {
-    Options o = parse_options(argc, argv);
+    Options o = parse_options(SAMPLE, argc, argv);
     if (!o.model) die("--model DIR is required");
     if (!o.prompts == !o.prompt_text) die("sample needs --prompt TEXT or --prompts FILE.jsonl");
+    Inputs inputs;
+    collect_inputs(&inputs, &o);
+    if (o.out) { output_file_check("--out", o.out); output_not_input("--out", o.out, inputs.paths, inputs.n); }
     Model m;
     model_load(&m, o.model);
-    SampleParams sp = {o.temperature, o.top_p, o.max_new, m.config.gguf_eos};
-    if (!is_gguf(o.model)) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/config.json", o.model);
-        JsonConfig *cfg = config_load(path);
-        sp.eos = (int)config_first_int(cfg, "eos_token_id", -1);
-        config_free(cfg);
-    }
-    if (sp.top_p <= 0 || sp.top_p > 1) die("--top-p must be in (0, 1]");
+    SampleParams sp = {(float)o.temperature, (float)o.top_p, o.max_new, m.config.eos};
     PromptSet ps;
     DataOptions dopt = {o.model, o.tokenizer, o.chat_template, o.skip_bad};
     if (o.prompt_text) { // one chat message: answered as text, stopping at the template's end of turn
@@ -1993,17 +2261,24 @@ static int sample(int argc, char **argv) {
         if (end_of_turn >= 0) sp.eos = end_of_turn;
     } else
         data_load_prompts(&ps, o.prompts, m.config.vocab_size, &dopt);
+    if (ps.n == 0) die("%s: no prompts", o.prompts);
     int n = ps.n * o.n_samples, longest = 0;
     int **prompts = xmalloc(n * sizeof(int *)), *lens = xmalloc(n * sizeof(int));
     for (int i = 0; i < n; i++) {
         prompts[i] = ps.prompts[i / o.n_samples]; lens[i] = ps.lens[i / o.n_samples];
+        if (lens[i] >= m.config.max_seq_len)
+            die("%s: prompt %d has %d tokens: no room for a new token in the model's %d positions",
+                o.prompts ? o.prompts : "--prompt", i / o.n_samples + 1, lens[i], m.config.max_seq_len);
         if (lens[i] > longest) longest = lens[i];
     }
-    int maxT = longest + sp.max_new < m.config.max_seq_len ? longest + sp.max_new : m.config.max_seq_len;
-    model_alloc_batch(&m, n < 64 ? n : 64, maxT);
+    int maxT = (long long)longest + sp.max_new < m.config.max_seq_len ? longest + sp.max_new : m.config.max_seq_len;
+    int maxB = n < 64 ? n : 64;
+    model_alloc_batch(&m, maxB, maxT, maxB, 0);
     int **samples = xmalloc(n * sizeof(int *)), *sample_lens = xmalloc(n * sizeof(int));
-    Rng rng = {(uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1};
-    generate(&m, prompts, lens, n, sp, &rng, samples, sample_lens);
+    Rng rng = rng_seeded(o.seed);
+    int cut = generate(&m, prompts, lens, n, sp, &rng, samples, sample_lens);
+    if (cut) fprintf(stderr, "repo: warning: %d samples stopped at the model's %d positions before --max-new %d\n",
+                     cut, m.config.max_seq_len, sp.max_new);
     if (o.prompt_text) { // the answers as text, the end-of-turn token left out
         for (int j = 0; j < o.n_samples; j++) {
             int len = sample_lens[j] - (sample_lens[j] > 0 && samples[j][sample_lens[j] - 1] == sp.eos);
@@ -2042,29 +2317,29 @@ static double rng_normal(Rng *r) { // Box-Muller
 static int init_model(int argc, char **argv) {
     const char *config = NULL, *out = NULL;
     int seed = 42;
-    for (int i = 0; i + 1 < argc; i += 2) {
+    for (int i = 0; i < argc; i += 2) {
+        if (i + 1 >= argc) die("init: %s needs a value", argv[i]);
         if (!strcmp(argv[i], "--config")) config = argv[i + 1];
         else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
-        else if (!strcmp(argv[i], "--seed")) seed = parse_int(argv[i], argv[i + 1]);
+        else if (!strcmp(argv[i], "--seed")) seed = (int)parse_num(argv[i], argv[i + 1]);
         else die("init: unknown option %s (init --config FILE --out DIR [--seed S])", argv[i]);
     }
-    if (argc % 2) die("init: %s needs a value", argv[argc - 1]);
     if (!config || !out) die("init: --config FILE and --out DIR are required");
-    // validate the config before anything is written
-    char tmpdir[4096];
-    snprintf(tmpdir, sizeof tmpdir, "%s.tmp.%d", out, (int)getpid());
-    make_dir(tmpdir);
+    outdir_check("--out", out, NULL); // init never replaces anything
+    OutDir d;
+    outdir_begin(&d, out);
     char dst[4200];
-    snprintf(dst, sizeof dst, "%s/config.json", tmpdir);
+    snprintf(dst, sizeof dst, "%s/config.json", d.tmp);
     copy_file_atomic(config, dst);
     Model m;
     memset(&m, 0, sizeof m);
-    m.config = config_from_file(tmpdir);
+    m.k = cpu_kernels();
+    m.config = checkpoint_config(d.tmp); // validates the config before anything else is written
     model_alloc_parameters(&m);
-    Rng rng = {(uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1};
+    Rng rng = rng_seeded(seed);
     for (int i = 0; i < m.n_entries; i++) {
         TensorEntry *e = &m.entries[i];
-        float *w = m.params_memory + e->offset;
+        float *w = m.host_params + e->offset;
         size_t n = (size_t)e->rows * (e->cols ? e->cols : 1);
         int is_bias = strstr(e->name, "bias") != NULL;
         double std = 0.02;
@@ -2072,21 +2347,27 @@ static int init_model(int argc, char **argv) {
             std /= sqrt(2.0 * m.config.n_layer);
         for (size_t j = 0; j < n; j++) w[j] = e->cols ? (float)(std * rng_normal(&rng)) : is_bias ? 0.0f : 1.0f;
     }
-    model_save(&m, tmpdir, tmpdir);
-    if (rename(tmpdir, out) != 0) die("%s: cannot move the new model into place (does it exist already?)", out);
+    checkpoint_save(d.tmp, &m.config, m.entries, m.n_entries, m.host_params, d.tmp);
+    outdir_commit(&d);
     printf("initialized %s: %.2fM parameters, seed %d\n", out, m.num_parameters / 1e6, seed);
     return 0;
 }
 
 #ifndef REPO_NO_MAIN
 int main(int argc, char **argv) {
+    dist_init(&argc, &argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(); return argc < 2; }
-    if (!strcmp(argv[1], "train")) return train(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "eval")) return eval(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "init")) return init_model(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "sample")) return sample(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "prepare") || !strcmp(argv[1], "encode") || !strcmp(argv[1], "decode"))
-        return data_command(argv[1], argc - 2, argv + 2);
-    die("unknown command \"%s\" (train, eval; see --help)", argv[1]);
+    int rc;
+    if (dist_size() > 1 && strcmp(argv[1], "train") && strcmp(argv[1], "eval"))
+        die("%s runs on one process: ./repo %s (mpirun runs train and eval)", argv[1], argv[1]);
+    if (!strcmp(argv[1], "train")) rc = train(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "eval")) rc = eval(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "init")) rc = init_model(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "sample")) rc = sample(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "prepare") || !strcmp(argv[1], "encode") || !strcmp(argv[1], "decode"))
+        rc = data_command(argv[1], argc - 2, argv + 2);
+    else die("unknown command \"%s\" (train, eval, sample, init, prepare, encode, decode; see --help)", argv[1]);
+    dist_finalize();
+    return rc;
 }
 #endif

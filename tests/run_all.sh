@@ -28,6 +28,10 @@ suite "GPT-2 against the committed PyTorch goldens" bash tests/run_golden.sh tes
 suite "Llama/Mistral/Qwen2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden_llama
 suite "bad input" bash tests/test_errors.sh
 suite "bad input: Llama configs and files" python3 tests/test_llama_errors.py
+suite "train --eval-data: logged eval_* metrics equal ./repo eval on that step's model (snapshots)" bash tests/test_train_eval.sh
+suite "outputs: never an input or a non-regular file; flags out of range refused by name" bash tests/test_outputs.sh
+suite "resume: killed at random moments and resumed, byte-identical; SIGINT; --resume refusals" bash tests/test_resume.sh
+suite "data parallel: mpirun -np 2 ./repo_mpi equals ./repo (RePO, DPO, uneven batches)" bash tests/test_mpi.sh
 suite "text data: templates, prepare, encode/decode, converter, ids against HF tokenizers" env PYTHON="$PY" bash tests/test_text_data.sh
 suite "GPU build (make cuda: compile and link) and GPU tests (skipped without a GPU)" bash tests/gpu/suite.sh
 suite "repo.cu's kernels on a CPU emulation of CUDA: every golden, buffers poisoned with NaN" env GOLDEN_ONLY=1 bash tests/gpu/test_emu.sh

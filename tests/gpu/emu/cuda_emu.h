@@ -12,13 +12,14 @@
 struct dim3 { unsigned x, y, z; dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {} };
 typedef int cudaError_t; enum { cudaSuccess = 0 };
 typedef void *cudaEvent_t;
-typedef int cudaMemcpyKind; enum { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
+typedef int cudaMemcpyKind; enum { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
 struct cudaDeviceProp { char name[256]; };
 static inline const char *cudaGetErrorString(cudaError_t) { return "emu error"; }
 static inline cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return 0; }
 static inline cudaError_t cudaSetDevice(int) { return 0; }
 static inline cudaError_t cudaMalloc(void **p, size_t n) { *p = malloc(n); memset(*p, 0xff, n); return *p ? 0 : 2; }
-static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, int) { memcpy(d, s, n); return 0; }
+static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, int) { memmove(d, s, n); return 0; }
+static inline cudaError_t cudaFree(void *p) { free(p); return 0; }
 static inline cudaError_t cudaMemset(void *d, int v, size_t n) { memset(d, v, n); return 0; }
 static inline cudaError_t cudaEventCreate(cudaEvent_t *) { return 0; }
 static inline cudaError_t cudaEventRecord(cudaEvent_t) { return 0; }
@@ -94,6 +95,7 @@ template <class T> static inline T __shfl_xor_sync(unsigned, T v, int o) {
 }
 static inline float atomicAdd(float *p, float v) { float o = *p; *p += v; return o; }
 static inline double atomicAdd(double *p, double v) { double o = *p; *p += v; return o; }
+static inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) { unsigned long long o = *p; *p += v; return o; }
 static void emu_launch(dim3 g, dim3 b, const std::function<void()> &body) {
     int nt = b.x * b.y * b.z;
     if (nt > 1024 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 || g.z > 65535) { fprintf(stderr, "emu: bad launch\n"); abort(); }
