@@ -64,9 +64,10 @@ static void llama_config(Config *c, JsonConfig *j, const char *path, const char 
     if (!(c->rope_theta > 0)) die("%s: rope_theta must be positive", path);
 }
 
-static Config config_from_json(const char *model_dir) {
+static Config config_from_json(const char *model_dir) { // DIR/config.json, or a config file itself
     char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", model_dir);
+    if (file_exists(model_dir)) snprintf(path, sizeof path, "%s", model_dir);
+    else snprintf(path, sizeof path, "%s/config.json", model_dir);
     JsonConfig *j = config_load(path);
     Config c;
     memset(&c, 0, sizeof c);

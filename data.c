@@ -1,6 +1,7 @@
 // data.c: text preference pairs and chat templates, the REPOPAIR binary pair file,
 // and the commands prepare / encode / decode. Plumbing only; data.h describes the formats.
 #include "data.h"
+#include "outdir.h"
 #include "tokenizer.h"
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -8,9 +9,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <string.h>
-#ifdef REPO_GGUF
 #include "gguf.h"
-#endif
 
 static int ends_with_str(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -20,31 +19,49 @@ static int ends_with_str(const char *s, const char *suffix) {
 // ----------------------------------------------------------------------------
 // tokenizer: --tokenizer, else the model's (directory files, or a GGUF file's metadata)
 
-#ifdef REPO_GGUF
-static Tokenizer *tokenizer_of_gguf(GGUF *g, const char *path) {
-    char err[1024];
+// NULL with the reason in err (not die(): the caller closes the file first)
+static Tokenizer *tokenizer_of_gguf(GGUF *g, const char *path, char *err, size_t errlen) {
     const char *kind = gguf_get_str(g, "tokenizer.ggml.model");
-    if (!kind || strcmp(kind, "gpt2"))
-        die("%s: tokenizer.ggml.model \"%s\" is not supported (byte-level BPE, \"gpt2\", is)", path, kind ? kind : "?");
+    if (!kind || strcmp(kind, "gpt2")) {
+        snprintf(err, errlen, "%s: tokenizer.ggml.model \"%s\" is not supported (byte-level BPE, \"gpt2\", is)", path, kind ? kind : "?");
+        return NULL;
+    }
     uint64_t nt = 0, nm = 0;
     char *const *tokens = gguf_get_arr_strs(g, "tokenizer.ggml.tokens", &nt);
     char *const *merges = gguf_get_arr_strs(g, "tokenizer.ggml.merges", &nm);
-    if (!tokens || !merges || nt == 0 || nt > 0x7fffffff || nm > 0x7fffffff)
-        die("%s: tokenizer.ggml.tokens / tokenizer.ggml.merges are missing", path);
+    if (!tokens || !merges || nt == 0 || nt > 0x7fffffff || nm > 0x7fffffff) {
+        snprintf(err, errlen, "%s: tokenizer.ggml.tokens / tokenizer.ggml.merges are missing", path);
+        return NULL;
+    }
+    const char *keys[2] = {"tokenizer.ggml.tokens", "tokenizer.ggml.merges"};
+    // UTF-8 without NUL bytes: the tokenizer takes C strings, the gguf package and tokenizer.json take UTF-8
+    // (byte-level BPE tokens always are: every byte has its own printable char)
+    for (int k = 0; k < 2; k++) {
+        const GGUFKV *kv = gguf_find_kv(g, keys[k]);
+        for (uint64_t i = 0; i < kv->arr_n; i++)
+            if (strlen(kv->arr_strs[i]) != kv->arr_lens[i] || !utf8_valid(kv->arr_strs[i], kv->arr_lens[i])) {
+                snprintf(err, errlen, "%s: %s[%llu] is not UTF-8 text without NUL bytes", path, keys[k], (unsigned long long)i);
+                return NULL;
+            }
+    }
+    const char *pre = gguf_get_str(g, "tokenizer.ggml.pre");
+    int pre_kind = pre ? tokenizer_pre_kind_from_name(pre) : TOK_PRE_GPT2;
+    if (pre_kind < 0) {
+        snprintf(err, errlen, "%s: tokenizer.ggml.pre \"%s\" is not supported (gpt-2, smollm, llama-bpe are)", path, pre);
+        return NULL;
+    }
     int64_t *types64 = xmalloc(nt * sizeof(int64_t));
     int *types = NULL;
     if (gguf_get_arr_ints(g, "tokenizer.ggml.token_type", types64, nt)) {
         types = xmalloc(nt * sizeof(int));
-        for (uint64_t i = 0; i < nt; i++) types[i] = (int)types64[i];
+        for (uint64_t i = 0; i < nt; i++) types[i] = types64[i] < INT32_MIN || types64[i] > INT32_MAX ? 0 : (int)types64[i];
     }
-    const char *pre = gguf_get_str(g, "tokenizer.ggml.pre");
-    int pre_kind = pre ? tokenizer_pre_kind_from_name(pre) : TOK_PRE_GPT2;
-    if (pre_kind < 0) die("%s: tokenizer.ggml.pre \"%s\" is not supported (gpt-2, smollm, llama-bpe are)", path, pre);
     uint32_t eos;
     int eos_id = gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos) && eos < nt ? (int)eos : -1;
+    char why[900];
     Tokenizer *t = tokenizer_from_arrays((const char *const *)tokens, (int)nt, (const char *const *)merges, (int)nm,
-                                         types, (TokPreKind)pre_kind, eos_id, err, sizeof err);
-    if (!t) die("%s: tokenizer: %s", path, err);
+                                         types, (TokPreKind)pre_kind, eos_id, why, sizeof why);
+    if (!t) snprintf(err, errlen, "%s: tokenizer: %s", path, why);
     free(types64); free(types);
     return t;
 }
@@ -53,14 +70,13 @@ static Tokenizer *tokenizer_from_gguf(const char *path) {
     char err[1024];
     GGUF *g = gguf_open(path, err, sizeof err);
     if (!g) die("%s", err);
-    Tokenizer *t = tokenizer_of_gguf(g, path);
+    Tokenizer *t = tokenizer_of_gguf(g, path, err, sizeof err);
     gguf_close(g);
+    if (!t) die("%s", err);
     return t;
 }
-#endif
 
 void data_write_gguf_tokenizer(const char *gguf_path, const char *out_dir) {
-#ifdef REPO_GGUF
     char err[1024], path[4200];
     GGUF *g = gguf_open(gguf_path, err, sizeof err);
     if (!g) die("%s", err);
@@ -76,31 +92,32 @@ void data_write_gguf_tokenizer(const char *gguf_path, const char *out_dir) {
         gguf_close(g);
         return;
     }
-    Tokenizer *t = tokenizer_of_gguf(g, gguf_path);
-    uint32_t bos;
-    int bos_id = gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos) && (int64_t)bos < tokenizer_vocab_size(t)
-                     ? (int)bos : -1;
-    snprintf(path, sizeof path, "%s/tokenizer.json", out_dir);
-    if (!tokenizer_write_json(t, path, err, sizeof err)) die("%s", err);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", out_dir);
-    if (!tokenizer_write_config_json(t, path, bos_id, gguf_get_str(g, "tokenizer.chat_template"), err, sizeof err))
-        die("%s", err);
+    Tokenizer *t = tokenizer_of_gguf(g, gguf_path, err, sizeof err);
+    int ok = t != NULL;
+    if (ok) {
+        uint32_t bos;
+        int bos_id = gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos) && (int64_t)bos < tokenizer_vocab_size(t) ? (int)bos : -1;
+        snprintf(path, sizeof path, "%s/tokenizer.json", out_dir);
+        ok = tokenizer_write_json(t, path, err, sizeof err);
+        const GGUFKV *tpl = gguf_find_kv(g, "tokenizer.chat_template");
+        const char *chat = tpl && tpl->type == GGUF_TYPE_STRING ? tpl->str : NULL;
+        if (chat && (strlen(chat) != tpl->str_len || !utf8_valid(chat, tpl->str_len))) {
+            fprintf(stderr, "note: %s: tokenizer.chat_template is not UTF-8 text, so %s/tokenizer_config.json has none\n", gguf_path, out_dir);
+            chat = NULL;
+        }
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", out_dir);
+        ok = ok && tokenizer_write_config_json(t, path, bos_id, chat, err, sizeof err);
+    }
     tokenizer_free(t);
     gguf_close(g);
-#else
-    die("%s: this build reads no GGUF", gguf_path);
-#endif
+    if (!ok) die("%s", err);
 }
 
 static Tokenizer *load_tokenizer(const DataOptions *o) {
     const char *path = o->tokenizer ? o->tokenizer : o->model;
     if (!path) die("text data needs a tokenizer: give --tokenizer PATH or a --model with tokenizer files");
     if (ends_with_str(path, ".gguf")) {
-#ifdef REPO_GGUF
         return tokenizer_from_gguf(path);
-#else
-        die("%s: this build reads no GGUF", path);
-#endif
     }
     char err[1024];
     Tokenizer *t = tokenizer_load(path, err, sizeof err);
@@ -194,7 +211,7 @@ typedef struct {
     Tokenizer *tok;            // loaded at the first text line
     int tpl, eos;
     int *ids; size_t used, cap_ids;
-    int *lens; size_t *offs; int n, cap;
+    int *lens; size_t *offs; int n; size_t cap;
     int skipped[N_BAD], lines;
     char msg[600];
 } Reader;
@@ -223,11 +240,13 @@ static int ids_array(Reader *r, cJSON *obj, const char *key, int *len) {
     if (!cJSON_IsArray(arr)) return bad(r, BAD_TYPE, "\"%s\" must be an array of token ids", key);
     int i = 0;
     for (cJSON *v = arr->child; v; v = v->next, i++) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+        // whole and in range, checked in double first: casting 1e300 to int is undefined
+        double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
+        if (!(d > -1e15 && d < 1e15) || d != (double)(int64_t)d)
             return bad(r, BAD_ID, "\"%s\"[%d] is not an integer token id", key, i);
-        int id = (int)v->valuedouble;
-        if (id < 0 || id >= r->vocab_size)
-            return bad(r, BAD_ID, "\"%s\"[%d] = %d is outside the vocabulary [0, %d)", key, i, id, r->vocab_size);
+        if (d < 0 || d >= r->vocab_size)
+            return bad(r, BAD_ID, "\"%s\"[%d] = %.0f is outside the vocabulary [0, %d)", key, i, d, r->vocab_size);
+        int id = (int)d;
         push_id(r, id);
     }
     if (i == 0) return bad(r, BAD_EMPTY, "\"%s\" is empty", key);
@@ -360,62 +379,142 @@ static int text_line(Reader *r, cJSON *obj, int *lens) {
     return 0;
 }
 
-// one non-blank line: 0, or a problem kind + 1 with the message in r->msg
-static int read_line(Reader *r, const char *text, size_t len) {
-    cJSON *obj = cJSON_ParseWithLength(text, len);
-    if (!obj || !cJSON_IsObject(obj)) { cJSON_Delete(obj); return bad(r, BAD_JSON, "not a JSON object"); }
-    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
-    int ids_form = 0;
-    for (int k = 0; k < 3; k++) ids_form |= cJSON_HasObjectItem(obj, keys[k]);
-    if (r->per_line == 1) ids_form = cJSON_HasObjectItem(obj, "prompt_ids");
-    int lens[3], err = 0;
-    if (ids_form) for (int k = 0; k < r->per_line && !err; k++) err = ids_array(r, obj, keys[k], &lens[k]);
-    else err = text_line(r, obj, lens);
-    cJSON_Delete(obj);
-    if (err) return err;
-    if (r->n == r->cap) {
+// a line read: its per_line sequences, the last lens[] ids pushed, become entry r->n
+static int line_done(Reader *r, const int *lens) {
+    if (r->n == INT32_MAX) die("%s: more than %d lines", r->path, INT32_MAX);
+    if ((size_t)r->n == r->cap) {
         r->cap = r->cap * 2 + 64;
-        r->lens = realloc(r->lens, r->cap * r->per_line * sizeof(int));
-        r->offs = realloc(r->offs, r->cap * r->per_line * sizeof(size_t));
+        r->lens = realloc(r->lens, r->cap * (size_t)r->per_line * sizeof(int));
+        r->offs = realloc(r->offs, r->cap * (size_t)r->per_line * sizeof(size_t));
         if (!r->lens || !r->offs) die("out of memory reading %s", r->path);
     }
     size_t off = r->used;
     for (int k = 0; k < r->per_line; k++) off -= lens[k];
     for (int k = 0; k < r->per_line; k++) {
-        r->offs[r->n * r->per_line + k] = off;
-        r->lens[r->n * r->per_line + k] = lens[k];
+        r->offs[(size_t)r->n * r->per_line + k] = off;
+        r->lens[(size_t)r->n * r->per_line + k] = lens[k];
         off += lens[k];
     }
     r->n++;
     return 0;
 }
 
-static void read_jsonl(Reader *r, const char *text, size_t len) {
-    int line = 0;
-    for (const char *p = text; p < text + len;) {
-        const char *end = memchr(p, '\n', (size_t)(text + len - p));
-        if (!end) end = text + len;
-        line++;
-        const char *q = p;
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
-        if (q < end) { // blank lines are skipped but counted, so errors name the editor's line
-            r->lines++;
-            size_t start = r->used;
-            int err = read_line(r, p, (size_t)(end - p));
-            if (err) {
-                if (!r->o->skip_bad) die("%s:%d: %s", r->path, line, r->msg);
-                r->skipped[err - 1]++;
-                r->used = start; // drop what the line had pushed
-            }
-        }
-        p = end + 1;
+// past one JSON value of a text json_valid accepted (so strings end and brackets match)
+static size_t skip_value(const char *s, size_t n, size_t i) {
+    int depth = 0;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; s[i] != '"'; i++) if (s[i] == '\\') i++;
+            if (!depth) return i + 1;
+        } else if (c == '{' || c == '[') depth++;
+        else if (c == '}' || c == ']') { if (!depth) return i; if (!--depth) return i + 1; }
+        else if (!depth && (c == ',' || c == ' ' || c == '\t' || c == '\r')) return i;
     }
+    return i;
+}
+
+// The ids form read straight from the (valid) text: a cJSON node per id costs about 80 bytes, the
+// id 4. Taken here: an object holding "prompt_ids", "chosen_ids", "rejected_ids" in this order, each
+// once, as non-empty arrays of plain in-range integers (a prompt file may stop after prompt_ids),
+// with any other members (no key with a backslash: it could spell one of ours). Returns 1 with the
+// ids pushed. Any other line returns 0 and goes to the general reader, which reads what this one
+// reads identically and words the errors.
+static int ids_line_fast(Reader *r, const char *s, size_t n, int *lens) {
+    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
+    size_t i = 0;
+    int n_keys = 0;
+#define BLANKS() while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++
+    BLANKS();
+    if (i == n || s[i++] != '{') return 0;
+    for (;;) {
+        BLANKS();
+        if (i == n || s[i++] != '"') return 0;
+        size_t key = i;
+        while (i < n && s[i] != '"' && s[i] != '\\') i++;
+        if (i == n || s[i] == '\\') return 0;
+        size_t key_len = i++ - key;
+        int k = 0;
+        while (k < 3 && !(key_len == strlen(keys[k]) && !memcmp(s + key, keys[k], key_len))) k++;
+        if (k < 3 && k != n_keys) return 0; // out of order or repeated: the general reader decides
+        BLANKS();
+        if (i == n || s[i++] != ':') return 0;
+        BLANKS();
+        if (k == 3) i = skip_value(s, n, i);
+        else {
+            n_keys++;
+            if (i == n || s[i++] != '[') return 0;
+            int count = 0;
+            for (;;) {
+                BLANKS();
+                size_t start = i;
+                int64_t id = 0;
+                while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 10) id = id * 10 + (s[i++] - '0');
+                if (i == start || (s[start] == '0' && i - start > 1) || id >= r->vocab_size) return 0;
+                if (k < r->per_line) push_id(r, (int)id);
+                count++;
+                BLANKS();
+                if (i < n && s[i] == ',') { i++; continue; }
+                if (i < n && s[i] == ']') { i++; break; }
+                return 0;
+            }
+            if (k < r->per_line) lens[k] = count;
+        }
+        BLANKS();
+        if (i < n && s[i] == ',') { i++; continue; }
+        if (i < n && s[i] == '}') { i++; break; }
+        return 0;
+    }
+#undef BLANKS
+    return n_keys >= r->per_line;
+}
+
+// one non-blank line: 0, or a problem kind + 1 with the message in r->msg
+static int read_line(Reader *r, const char *text, size_t len) {
+    int lens[3], err = 0;
+    size_t start = r->used;
+    char why[sizeof r->msg];
+    if (json_valid(text, len, why, sizeof why) && ids_line_fast(r, text, len, lens)) return line_done(r, lens);
+    r->used = start; // whatever the fast reader pushed before it gave up
+    cJSON *obj = jsonl_parse(text, len, why, sizeof why);
+    if (!obj) return bad(r, BAD_JSON, "%s", why);
+    static const char *keys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
+    int ids_form = 0;
+    for (int k = 0; k < 3; k++) ids_form |= cJSON_HasObjectItem(obj, keys[k]);
+    if (r->per_line == 1) ids_form = cJSON_HasObjectItem(obj, "prompt_ids");
+    if (ids_form) for (int k = 0; k < r->per_line && !err; k++) err = ids_array(r, obj, keys[k], &lens[k]);
+    else err = text_line(r, obj, lens);
+    cJSON_Delete(obj);
+    return err ? err : line_done(r, lens);
+}
+
+
+// JSON Lines, one line in memory at a time; the first line was read by read_any
+static void read_jsonl(Reader *r, LineReader *lr) {
+    int first = 1;
+    do {
+        if (line_is_blank(lr->text, lr->len)) continue; // skipped but counted, so errors name the editor's line
+        r->lines++;
+        size_t start = r->used;
+        int err = read_line(r, lr->text, lr->len);
+        // a first line that does not even start like an object, holding NUL bytes or bytes that are not UTF-8
+        const char *q = lr->text;
+        while (*q == ' ' || *q == '\t') q++;
+        if (err && first && *q != '{' && (memchr(lr->text, 0, lr->len) || !utf8_valid(lr->text, lr->len)))
+            die("%s: neither JSONL nor a REPOPAIR pair file (line %d holds binary data)", r->path, lr->line);
+        first = 0;
+        if (err) {
+            if (!r->o->skip_bad) die("%s:%d: %s", r->path, lr->line, r->msg);
+            r->skipped[err - 1]++;
+            r->used = start; // drop what the line had pushed
+        }
+    } while (lines_next(lr));
     int total = 0;
     for (int k = 0; k < N_BAD; k++) total += r->skipped[k];
     if (total) {
         fprintf(stderr, "repo: skipped %d of %d lines of %s (--skip-bad):", total, r->lines, r->path);
-        for (int k = 0, first = 1; k < N_BAD; k++)
-            if (r->skipped[k]) { fprintf(stderr, "%s %d %s", first ? "" : ",", r->skipped[k], bad_names[k]); first = 0; }
+        for (int k = 0, first_kind = 1; k < N_BAD; k++)
+            if (r->skipped[k]) { fprintf(stderr, "%s %d %s", first_kind ? "" : ",", r->skipped[k], bad_names[k]); first_kind = 0; }
         fprintf(stderr, "\n");
     }
     if (r->tok) tokenizer_free(r->tok);
@@ -432,7 +531,11 @@ static uint64_t get_le(const unsigned char *p, int n) {
     for (int i = n - 1; i >= 0; i--) x = x << 8 | p[i];
     return x;
 }
-static void put_le(FILE *f, uint64_t x, int n) { for (int i = 0; i < n; i++) fputc((int)(x >> (8 * i) & 0xff), f); }
+static void put_le(FILE *f, uint64_t x, int n) { // one fwrite, not n locked fputc calls
+    unsigned char b[8];
+    for (int i = 0; i < n; i++) b[i] = (unsigned char)(x >> (8 * i));
+    fwrite(b, 1, (size_t)n, f);
+}
 
 static void read_bin(Reader *r, const unsigned char *b, size_t size) {
     const char *path = r->path;
@@ -469,7 +572,11 @@ static void read_bin(Reader *r, const unsigned char *b, size_t size) {
                 die("%s: pair %llu: id %d is outside the vocabulary [0, %d)", path, (unsigned long long)i + 1, id, r->vocab_size);
             r->ids[r->used++] = id;
         }
-        for (int k = 0; k < r->per_line; k++) { r->offs[r->n * r->per_line + k] = base; r->lens[r->n * r->per_line + k] = (int)len[k]; base += len[k]; }
+        for (int k = 0; k < r->per_line; k++) {
+            r->offs[(size_t)r->n * r->per_line + k] = base;
+            r->lens[(size_t)r->n * r->per_line + k] = (int)len[k];
+            base += (size_t)len[k];
+        }
         r->n++;
     }
     if (r->used != n_ids) die("%s: the pairs hold %zu ids, the header says %llu", path, r->used, (unsigned long long)n_ids);
@@ -495,16 +602,18 @@ void pairs_write_bin(const PairSet *ps, int vocab_size, const char *path) {
 // ----------------------------------------------------------------------------
 // loading either kind of file
 
+// REPOPAIR files are recognized by their first bytes (the first "line" of a binary file ends at any
+// 0x0a byte); everything else is read as JSON Lines, streaming, so pipes and huge files work
 static void read_any(Reader *r) {
-    size_t size;
-    char *text = read_whole_file(r->path, &size);
-    size_t k = size < 8 ? size : 8;
-    if (size > 0 && !memcmp(text, MAGIC, k)) read_bin(r, (const unsigned char *)text, size);
-    else {
-        if (memchr(text, 0, size < 4096 ? size : 4096)) die("%s: neither JSONL nor a REPOPAIR pair file (binary data)", r->path);
-        read_jsonl(r, text, size);
-    }
-    free(text);
+    LineReader lr;
+    lines_open(&lr, r->path);
+    if (lines_next(&lr) && !memcmp(lr.text, MAGIC, lr.raw_len < 8 ? lr.raw_len : 8)) {
+        size_t size;
+        char *bytes = lines_slurp(&lr, &size);
+        read_bin(r, (const unsigned char *)bytes, size);
+        free(bytes);
+    } else if (lr.line) read_jsonl(r, &lr);
+    lines_close(&lr);
 }
 
 void data_load_pairs(PairSet *ps, const char *path, int vocab_size, const DataOptions *o) {
@@ -517,9 +626,10 @@ void data_load_pairs(PairSet *ps, const char *path, int vocab_size, const DataOp
     ps->pairs = xcalloc(r.n, sizeof(Pair));
     for (int i = 0; i < r.n; i++) {
         Pair *p = &ps->pairs[i];
-        p->prompt = r.ids + r.offs[3 * i];       p->n_prompt = r.lens[3 * i];
-        p->chosen = r.ids + r.offs[3 * i + 1];   p->n_chosen = r.lens[3 * i + 1];
-        p->rejected = r.ids + r.offs[3 * i + 2]; p->n_rejected = r.lens[3 * i + 2];
+        size_t at = 3 * (size_t)i;
+        p->prompt = r.ids + r.offs[at];       p->n_prompt = r.lens[at];
+        p->chosen = r.ids + r.offs[at + 1];   p->n_chosen = r.lens[at + 1];
+        p->rejected = r.ids + r.offs[at + 2]; p->n_rejected = r.lens[at + 2];
     }
     free(r.offs); free(r.lens);
 }
@@ -543,7 +653,6 @@ void data_load_prompts(PromptSet *ps, const char *path, int vocab_size, const Da
 // the model's vocabulary size: config.json's vocab_size, or a GGUF file's token count
 static int model_vocab_size(const char *model) {
     if (ends_with_str(model, ".gguf")) {
-#ifdef REPO_GGUF
         char err[1024];
         GGUF *g = gguf_open(model, err, sizeof err);
         if (!g) die("%s", err);
@@ -551,9 +660,6 @@ static int model_vocab_size(const char *model) {
         gguf_close(g);
         if (n == 0 || n > 0x7fffffff) die("%s: no tokenizer.ggml.tokens", model);
         return (int)n;
-#else
-        die("%s: this build reads no GGUF", model);
-#endif
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model);
@@ -581,6 +687,9 @@ static int prepare(int argc, char **argv) {
     }
     if (!data || !out) die("prepare: --data FILE.jsonl and --out FILE.bin are required");
     if (!o.model && !o.tokenizer) die("prepare: --model DIR (or --tokenizer PATH) is required");
+    const char *inputs[] = {data, o.model, o.tokenizer};
+    output_file_check("--out", out);
+    output_not_input("--out", out, inputs, 3);
     int vocab;
     if (o.model) vocab = model_vocab_size(o.model);
     else {
@@ -614,7 +723,8 @@ static int encode_decode(int decode, int argc, char **argv) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    int lineno = 0, *ids = NULL, cap_ids = 0;
+    int lineno = 0, *ids = NULL;
+    size_t cap_ids = 0;
     while ((got = getline(&line, &cap, stdin)) >= 0) {
         lineno++;
         size_t len = (size_t)got;
@@ -628,6 +738,7 @@ static int encode_decode(int decode, int argc, char **argv) {
             continue;
         }
         line[len] = 0;
+        if (memchr(line, 0, len)) die("stdin:%d: a NUL byte in a line of ids", lineno); // strtol would stop there
         int n = 0;
         for (char *p = line, *end;; p = end) {
             while (*p == ' ' || *p == '\t' || *p == '\r' || *p == ',') p++;
@@ -636,7 +747,7 @@ static int encode_decode(int decode, int argc, char **argv) {
             if (end == p || (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != ','))
                 die("stdin:%d: \"%.20s\" is not a token id", lineno, p);
             if (id < 0 || id >= vocab) die("stdin:%d: id %ld is outside the vocabulary [0, %d)", lineno, id, vocab);
-            if (n == cap_ids) { cap_ids = cap_ids * 2 + 64; ids = realloc(ids, cap_ids * sizeof(int)); if (!ids) die("out of memory"); }
+            if ((size_t)n == cap_ids) { cap_ids = cap_ids * 2 + 64; ids = realloc(ids, cap_ids * sizeof(int)); if (!ids) die("out of memory"); }
             ids[n++] = (int)id;
         }
         size_t out_len;

@@ -27,6 +27,7 @@ void dist_allreduce_sum_double(double *x, size_t n) {
         MPI_Allreduce(MPI_IN_PLACE, x + i, (int)(n - i < PIECE ? n - i : PIECE), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
 }
 void dist_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+void dist_broadcast(void *x, size_t bytes) { MPI_Bcast(x, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD); }
 #else
 #include <stdlib.h>
 void dist_init(int *argc, char ***argv) { (void)argc; (void)argv; }
@@ -36,4 +37,5 @@ int dist_size(void) { return 1; }
 void dist_allreduce_sum(float *x, size_t n) { (void)x; (void)n; }
 void dist_allreduce_sum_double(double *x, size_t n) { (void)x; (void)n; }
 void dist_abort(int code) { exit(code); }
+void dist_broadcast(void *x, size_t bytes) { (void)x; (void)bytes; }
 #endif

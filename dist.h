@@ -13,6 +13,7 @@ int dist_size(void);
 void dist_allreduce_sum(float *x, size_t n);     // in place: every process gets the sum over processes
 void dist_allreduce_sum_double(double *x, size_t n);
 void dist_abort(int code);                       // a fatal error on one process ends them all
+void dist_broadcast(void *x, size_t bytes);      // rank 0's bytes to every process
 #ifdef __cplusplus
 }
 #endif

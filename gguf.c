@@ -8,12 +8,15 @@
 //   data section: each tensor at data_offset + offset
 //
 // string = u64 length + bytes (no NUL); array = u32 elem_type, u64 n, elements.
-// Version 1 used u32 counts and lengths; versions 2 and 3 only differ in that
-// v3 allows big-endian files (which we reject: the version reads as garbage).
+// Version 1 used u32 counts and lengths (refused, as by gguf-py and ggml);
+// versions 2 and 3 only differ in that v3 allows big-endian files, which ggml
+// refuses on little-endian machines and so do we.
 #define _POSIX_C_SOURCE 200809L
 #include "gguf.h"
+#include "io.h" // utf8_valid, f16_to_f32
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +47,7 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...
             vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
             va_end(ap);
         }
+        one_line(err, errlen);
     }
     return -1;
 }
@@ -359,6 +363,11 @@ void gguf_close(GGUF *g) {
     free(g);
 }
 
+// Keys and tensor names: the gguf package decodes them as UTF-8 (and refuses the file otherwise);
+// a NUL byte would cut our C-string copy short, so it is refused too
+static int name_ok(const char *s, uint64_t len) { return strlen(s) == len && utf8_valid(s, (size_t)len); }
+enum { GGML_MAX_NAME = 64 }; // ggml keeps tensor names in char[64]
+
 // Everything after mapping; -1 with err set on any problem.
 static int parse(GGUF *g, char *err, size_t errlen) {
     const char *path = g->path;
@@ -368,8 +377,10 @@ static int parse(GGUF *g, char *err, size_t errlen) {
         return fail(err, errlen, path, "not a GGUF file (bad magic)");
     if (take_u32(&c, &g->version))
         return fail(err, errlen, path, "truncated header");
+    if ((g->version & 0xFFFF) == 0) // "3" written big-endian reads as 0x03000000
+        return fail(err, errlen, path, "a big-endian GGUF file (version field %#x): llama.cpp and this reader take little-endian ones only", g->version);
     if (g->version != 2 && g->version != 3)
-        return fail(err, errlen, path, "unsupported GGUF version %u (need 2 or 3, little-endian)", g->version);
+        return fail(err, errlen, path, "unsupported GGUF version %u (2 and 3 are read, as by the gguf package)", g->version);
     uint64_t n_tensors, n_kv;
     if (take_u64(&c, &n_tensors) || take_u64(&c, &n_kv))
         return fail(err, errlen, path, "truncated header");
@@ -386,8 +397,11 @@ static int parse(GGUF *g, char *err, size_t errlen) {
     for (uint64_t i = 0; i < n_kv; i++) {
         GGUFKV *kv = &g->kv[i];
         g->n_kv = i + 1;  // so gguf_close frees this partly-read entry too
-        if (take_str(&c, &kv->key, NULL))
+        uint64_t klen;
+        if (take_str(&c, &kv->key, &klen))
             return fail(err, errlen, path, "metadata key #%llu runs past end of file", (unsigned long long)i);
+        if (!name_ok(kv->key, klen))
+            return fail(err, errlen, path, "metadata key #%llu is not UTF-8 text without NUL bytes", (unsigned long long)i);
         if (take_u32(&c, &kv->type))
             return fail(err, errlen, path, "key '%s': type runs past end of file", kv->key);
         if (read_value(&c, kv, path, err, errlen)) return -1;
@@ -416,8 +430,14 @@ static int parse(GGUF *g, char *err, size_t errlen) {
     for (uint64_t i = 0; i < n_tensors; i++) {
         GGUFTensor *t = &g->tensors[i];
         g->n_tensors = i + 1;
-        if (take_str(&c, &t->name, NULL))
+        uint64_t nlen;
+        if (take_str(&c, &t->name, &nlen))
             return fail(err, errlen, path, "tensor #%llu: name runs past end of file", (unsigned long long)i);
+        if (!name_ok(t->name, nlen))
+            return fail(err, errlen, path, "tensor #%llu: name is not UTF-8 text without NUL bytes", (unsigned long long)i);
+        if (nlen >= GGML_MAX_NAME)
+            return fail(err, errlen, path, "tensor '%.40s...': name is %llu bytes, ggml's limit is %d", t->name,
+                        (unsigned long long)nlen, GGML_MAX_NAME - 1);
         uint32_t n_dims;
         if (take_u32(&c, &n_dims))
             return fail(err, errlen, path, "tensor '%s': info runs past end of file", t->name);
@@ -459,11 +479,17 @@ static int parse(GGUF *g, char *err, size_t errlen) {
     size_t pad = (g->alignment - c.pos % g->alignment) % g->alignment;
     g->data_offset = c.pos + pad;
     size_t data_size = g->data_offset <= g->file_size ? g->file_size - g->data_offset : 0;
+    // as ggml requires: tensor data in the order of the infos, each padded to the alignment
+    uint64_t expected = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
         GGUFTensor *t = &g->tensors[i];
         if (t->offset > data_size || t->nbytes > data_size - t->offset)
             return fail(err, errlen, path, "tensor '%s': data [%llu, +%zu) runs past end of file (data section is %zu bytes)",
                         t->name, (unsigned long long)t->offset, t->nbytes, data_size);
+        if (t->offset != expected)
+            return fail(err, errlen, path, "tensor '%s': offset %llu, expected %llu (tensors follow one another, each "
+                        "padded to the alignment)", t->name, (unsigned long long)t->offset, (unsigned long long)expected);
+        expected = t->offset + (t->nbytes + g->alignment - 1) / g->alignment * g->alignment;
         t->data = g->map + g->data_offset + t->offset;
     }
 
@@ -541,20 +567,7 @@ const GGUFTensor *gguf_find_tensor(const GGUF *g, const char *name) {
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
-// IEEE half -> float, exact for every input (subnormals, inf, NaN included).
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    if (exp == 0) {  // zero or subnormal: mant * 2^-24 is exact in float
-        float f = (float)mant * 0x1p-24f;
-        return sign ? -f : f;
-    }
-    uint32_t bits = exp == 0x1f ? sign | 0x7f800000u | (mant << 13)       // inf / NaN
-                                : sign | ((exp + 112) << 23) | (mant << 13); // rebias 15 -> 127
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+// IEEE half -> float: io.c's f16_to_f32, exact for every input (subnormals, inf, NaN included)
 static float f16_at(const uint8_t *p) { return f16_to_f32(le16(p)); }
 
 // block_q4_0 (18 bytes): f16 d; u8 qs[16]. Low nibbles are elements 0..15,
@@ -768,7 +781,7 @@ int gguf_type_supported(uint32_t type) {
     }
 }
 
-int gguf_tensor_to_f32(const GGUF *g, const GGUFTensor *t, float *dst, char *err, size_t errlen) {
+static int convert(const GGUF *g, const GGUFTensor *t, float *dst, char *err, size_t errlen) {
     const uint8_t *p = t->data;
     size_t n = (size_t)t->n_elements;
     switch (t->type) {
@@ -798,6 +811,22 @@ int gguf_tensor_to_f32(const GGUF *g, const GGUFTensor *t, float *dst, char *err
     size_t blck = (size_t)ggml_types[t->type].blck, bs = (size_t)ggml_types[t->type].size;
     for (size_t i = 0; i < n / blck; i++) fn(p + i * bs, dst + i * blck);
     return 0;
+}
+
+// NaN and infinity have every exponent bit set; F64 values beyond float's range become infinity too
+static uint32_t exponent_bits(float x) { uint32_t b; memcpy(&b, &x, 4); return b & 0x7f800000u; }
+
+int gguf_tensor_to_f32(const GGUF *g, const GGUFTensor *t, float *dst, char *err, size_t errlen) {
+    if (convert(g, t, dst, err, errlen)) return -1;
+    size_t n = (size_t)t->n_elements;
+    uint32_t any = 0; // a flag in one vectorizable pass; the position only when needed
+    for (size_t i = 0; i < n; i++) any |= exponent_bits(dst[i]) == 0x7f800000u;
+    if (!any) return 0;
+    size_t i = 0;
+    while (exponent_bits(dst[i]) != 0x7f800000u) i++;
+    uint32_t b;
+    memcpy(&b, &dst[i], 4);
+    return fail(err, errlen, g->path, "tensor '%s': element %zu is %s", t->name, i, b & 0x7fffff ? "NaN" : "infinite");
 }
 
 // ----------------------------------------------------------------------------
@@ -911,14 +940,19 @@ int gguf_llama_config(const GGUF *g, GGUFLlamaConfig *c, char *err, size_t errle
         return fail(err, errlen, g->path, "inconsistent head counts: %d wide, %d heads, %d kv heads",
                     c->n_embd, c->n_head, c->n_head_kv);
 
+    // floats: eps >= 0 and a positive RoPE base, both finite (a float64 beyond float's range is not)
     c->rms_norm_eps = 1e-5f;
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
     if (!gguf_get_f32(g, key, &c->rms_norm_eps) && gguf_find_kv(g, key))
         return fail(err, errlen, g->path, "key '%s' is not a float", key);
+    if (!(c->rms_norm_eps >= 0 && c->rms_norm_eps <= FLT_MAX))
+        return fail(err, errlen, g->path, "key '%s' is %g: it must be a finite number >= 0", key, (double)c->rms_norm_eps);
     c->rope_theta = 10000.0f;
     snprintf(key, sizeof key, "%s.rope.freq_base", arch);
     if (!gguf_get_f32(g, key, &c->rope_theta) && gguf_find_kv(g, key))
         return fail(err, errlen, g->path, "key '%s' is not a float", key);
+    if (!(c->rope_theta > 0 && c->rope_theta <= FLT_MAX))
+        return fail(err, errlen, g->path, "key '%s' is %g: it must be a finite number > 0", key, (double)c->rope_theta);
 
     uint64_t nv = gguf_get_arr_n(g, "tokenizer.ggml.tokens");
     if (nv == 0) {
@@ -931,5 +965,27 @@ int gguf_llama_config(const GGUF *g, GGUFLlamaConfig *c, char *err, size_t errle
     if (nv > INT_MAX) return fail(err, errlen, g->path, "vocab size %llu is too large", (unsigned long long)nv);
     c->vocab_size = (int)nv;
     c->tied_embeddings = gguf_find_tensor(g, "output.weight") == NULL;
+
+    // counts against the tensors that hold them, so an absurd count is refused here, by key, not by
+    // an allocation of its size: token_embd is [vocab][n_embd], ffn_up [n_ff][n_embd], the last layer exists
+    const GGUFTensor *emb = gguf_find_tensor(g, "token_embd.weight"), *up = gguf_find_tensor(g, "blk.0.ffn_up.weight");
+    if (emb && emb->ne[0] != c->n_embd)
+        return fail(err, errlen, g->path, "key '%s.embedding_length' is %d but token_embd.weight's rows hold %lld",
+                    arch, c->n_embd, (long long)emb->ne[0]);
+    if (emb && emb->ne[1] != c->vocab_size)
+        return fail(err, errlen, g->path, "the vocabulary has %d tokens but token_embd.weight has %lld rows",
+                    c->vocab_size, (long long)emb->ne[1]);
+    if (up && up->ne[1] != c->n_ff)
+        return fail(err, errlen, g->path, "key '%s.feed_forward_length' is %d but blk.0.ffn_up.weight has %lld rows",
+                    arch, c->n_ff, (long long)up->ne[1]);
+    int any_block = 0, last_block = 0;
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof prefix, "blk.%d.", c->n_layer - 1);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        any_block |= strncmp(g->tensors[i].name, "blk.", 4) == 0;
+        last_block |= strncmp(g->tensors[i].name, prefix, (size_t)plen) == 0;
+    }
+    if (any_block && !last_block)
+        return fail(err, errlen, g->path, "key '%s.block_count' is %d but the file has no %s* tensors", arch, c->n_layer, prefix);
     return 0;
 }

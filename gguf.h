@@ -3,6 +3,15 @@
 // The whole file is mmap'ed read-only and every count, length and offset in it
 // is checked against the file size before it is used, so a corrupt or
 // truncated file gives a one-line error naming the file instead of a crash.
+//
+// What is accepted: files both references read, the gguf package (0.17,
+// gguf-py) and ggml's gguf reader (llama.cpp). gguf-py checks little (it
+// takes a repeated key, any alignment, overlapping tensors), so ggml's rules
+// are kept too: versions 2 and 3, little-endian; keys unique, no arrays of
+// arrays; general.alignment a power-of-two uint32; at most 4 dimensions,
+// names under 64 bytes and unique; tensors in the order of their infos, each
+// padded to the alignment. From gguf-py: keys and names must be UTF-8 (and,
+// for our C strings, free of NUL bytes). tests/test_formats.py lists the cases.
 // Metadata strings are copied out NUL-terminated (GGUF strings are not);
 // tensor data stays in the mapping and is converted to float32 on request.
 //
@@ -122,7 +131,7 @@ const GGUFTensor *gguf_find_tensor(const GGUF *g, const char *name); // NULL if 
 int gguf_type_supported(uint32_t ggml_type);  // 1 if gguf_tensor_to_f32 handles it
 // Convert a whole tensor to float32 in dst[0..t->n_elements), in the tensor's
 // memory order (= row-major in HF shape order). Returns 0, or -1 with one line
-// in err for an unsupported type. Bit-exact with ggml's dequantize_row_* as
+// in err for an unsupported type or a NaN / infinite value (naming the first). Bit-exact with ggml's dequantize_row_* as
 // long as the compiler does not contract a*b+c into an FMA (see gguf.c).
 int gguf_tensor_to_f32(const GGUF *g, const GGUFTensor *t, float *dst, char *err, size_t errlen);
 
@@ -151,7 +160,9 @@ typedef struct {
     int tied_embeddings;// 1 if there is no output.weight (lm_head = token_embd)
 } GGUFLlamaConfig;
 // Reads the hyper-parameters, using general.architecture as the key prefix
-// (llama-family files only). Returns 0, or -1 with one line in err.
+// (llama-family files only). Returns 0, or -1 with one line in err naming the
+// key: counts must fit in int and agree with the tensors present (token_embd,
+// blk.0.ffn_up, the last block), eps must be finite and >= 0, the RoPE base > 0.
 int gguf_llama_config(const GGUF *g, GGUFLlamaConfig *c, char *err, size_t errlen);
 
 #ifdef __cplusplus

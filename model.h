@@ -74,7 +74,7 @@ typedef struct {
 extern "C" {
 #endif
 int is_gguf(const char *path);
-// a model's configuration: DIR/config.json (GPT-2, Llama, Mistral, Qwen2) or a .gguf file's metadata
+// a model's configuration: DIR/config.json (GPT-2, Llama, Mistral, Qwen2), a config file itself, or a .gguf file's metadata
 Config checkpoint_config(const char *model_path);
 // the Hugging Face tensor names of a model whose parameters start at `base` (params pointing into it)
 TensorEntry *checkpoint_entries(const Config *c, const ParameterTensors *p, const float *base, int *n_entries);

@@ -37,6 +37,7 @@ The tuned matrix product is matmul.c; the plain one here is what it computes.
 #include "data.h"
 #include "outdir.h"
 #include "dist.h"
+#include "matmul.h"
 
 // ----------------------------------------------------------------------------
 // 1. the layers, each forward beside its backward. Backward functions accumulate (+=).
@@ -85,6 +86,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
 }
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w; dw = sum_n dout xhat, db = sum_n dout
+// EXERCISE layernorm_backward: LayerNorm's backward (dinp, dw, db) from dout, the input and the forward's mean and rstd
 static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                                const float *mean, const float *rstd, int N, int C) {
     #pragma omp parallel for
@@ -108,6 +110,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
         dw[i] += gw; db[i] += gb;
     }
 }
+// END EXERCISE layernorm_backward
 
 // Llama's RMSNorm, as Hugging Face's LlamaRMSNorm (float32 throughout):
 // out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps)
@@ -158,6 +161,7 @@ static void __attribute__((unused)) matmul_forward_reference(float *out, const f
 }
 
 // dinp (N, C) += dout (N, OC) @ weight (OC, C); dweight (OC, C) += dout^T @ inp; dbias += sum over rows of dout
+// EXERCISE matmul_backward: the plain matrix product's backward (matmul_backward_reference): dinp, dweight, dbias
 static void __attribute__((unused)) matmul_backward_reference(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                                       const float *weight, int N, int C, int OC) {
     #pragma omp parallel for
@@ -181,43 +185,29 @@ static void __attribute__((unused)) matmul_backward_reference(float *dinp, float
         }
     }
 }
+// END EXERCISE matmul_backward
 
 
-// The tuned matmuls: the same products in register-blocked tiles.
+// The tuned matmuls: the same products in matmul.c (packed, register-blocked AVX-512 / AVX2 / portable
+// micro-kernels, bit-identical for any thread count; rows of dout that are all zero, as filtered pairs'
+// and prompt positions are, are skipped). -DREPO_REFERENCE_KERNELS routes the model through the plain loops.
 // out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC)
-#define MATMUL_TILE 8
 static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
-    // tiles of MATMUL_TILE rows reuse each weight row from cache MATMUL_TILE times
-    int n_tiles = (N + MATMUL_TILE - 1) / MATMUL_TILE;
-    #pragma omp parallel for collapse(2)
-    for (int tile = 0; tile < n_tiles; tile++) {
-        for (int o = 0; o < OC; o++) {
-            int n0 = tile * MATMUL_TILE, rows = N - n0 < MATMUL_TILE ? N - n0 : MATMUL_TILE;
-            const float *w = weight + (size_t)o * C;
-            float acc[MATMUL_TILE] = {0};
-            if (rows == MATMUL_TILE) {
-                for (int i = 0; i < C; i++)
-                    for (int r = 0; r < MATMUL_TILE; r++) acc[r] += inp[(size_t)(n0 + r) * C + i] * w[i];
-            } else {
-                for (int r = 0; r < rows; r++)
-                    for (int i = 0; i < C; i++) acc[r] += inp[(size_t)(n0 + r) * C + i] * w[i];
-            }
-            for (int r = 0; r < rows; r++) out[(size_t)(n0 + r) * OC + o] = acc[r] + (bias ? bias[o] : 0.0f);
-        }
-    }
+    matmul_forward_fast(out, inp, weight, bias, N, C, OC);
+}
+// dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum over rows of dout
+static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int C, int OC) {
+    matmul_backward_fast(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
-// dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum over rows of dout.
-// Both products accumulate a block of MM_ROWS x MM_COLS outputs in registers while streaming the
-// shared dimension (about 2x the simple loops here); rows of dout that are all zero (filtered
-// pairs, prompt positions) are skipped.
+// A small tile product for the attention's score blocks: acc (MM_ROWS, MM_COLS) in registers.
 #define MM_ROWS 6
 #define MM_COLS 32
-static int zero_row(const float *d, int n) { for (int i = 0; i < n; i++) if (d[i] != 0.0f) return 0; return 1; }
 
 // acc[r][:cols] += sum_k a[r * a_stride + k * a_step] * b[k * b_stride][:cols]; the same
 // kernel serves both products, which differ only in how the scalars a are laid out
-static void mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_stride, size_t a_step, int rows,
+static void __attribute__((unused)) mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_stride, size_t a_step, int rows,
                      const float *b, size_t b_stride, int cols, int K) {
     if (rows == MM_ROWS && cols == MM_COLS) { // the common case, with constant trip counts to vectorize
         for (int k = 0; k < K; k++) {
@@ -238,52 +228,6 @@ static void mm_block(float acc[MM_ROWS][MM_COLS], const float *a, size_t a_strid
     }
 }
 
-static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                            const float *weight, int N, int C, int OC) {
-    int n_tiles = (N + MM_ROWS - 1) / MM_ROWS, o_tiles = (OC + MM_ROWS - 1) / MM_ROWS, chunks = (C + MM_COLS - 1) / MM_COLS;
-    char *live = xmalloc(N); // rows of dout with any non-zero entry
-    #pragma omp parallel for
-    for (int n = 0; n < N; n++) live[n] = !zero_row(dout + (size_t)n * OC, OC);
-    // dinp[n, i] += sum_o dout[n, o] weight[o, i]
-    #pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int tile = 0; tile < n_tiles; tile++)
-        for (int chunk = 0; chunk < chunks; chunk++) {
-            int n0 = tile * MM_ROWS, rows = N - n0 < MM_ROWS ? N - n0 : MM_ROWS;
-            int i0 = chunk * MM_COLS, cols = C - i0 < MM_COLS ? C - i0 : MM_COLS, any = 0;
-            for (int r = 0; r < rows; r++) any |= live[n0 + r];
-            if (!any) continue;
-            float acc[MM_ROWS][MM_COLS] = {{0}};
-            mm_block(acc, dout + (size_t)n0 * OC, OC, 1, rows, weight + i0, C, cols, OC);
-            for (int r = 0; r < rows; r++)
-                for (int j = 0; j < cols; j++) dinp[(size_t)(n0 + r) * C + i0 + j] += acc[r][j];
-        }
-    // dweight[o, i] += sum_n dout[n, o] inp[n, i], over runs of consecutive live rows
-    int *run_start = xmalloc(N * sizeof(int)), *run_len = xmalloc(N * sizeof(int)), n_runs = 0;
-    for (int n = 0; n < N; n++) {
-        if (!live[n]) continue;
-        if (n_runs && run_start[n_runs - 1] + run_len[n_runs - 1] == n) run_len[n_runs - 1]++;
-        else { run_start[n_runs] = n; run_len[n_runs++] = 1; }
-    }
-    #pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int tile = 0; tile < o_tiles; tile++)
-        for (int chunk = 0; chunk < chunks; chunk++) {
-            int o0 = tile * MM_ROWS, rows = OC - o0 < MM_ROWS ? OC - o0 : MM_ROWS;
-            int i0 = chunk * MM_COLS, cols = C - i0 < MM_COLS ? C - i0 : MM_COLS;
-            float acc[MM_ROWS][MM_COLS] = {{0}};
-            for (int k = 0; k < n_runs; k++)
-                mm_block(acc, dout + (size_t)run_start[k] * OC + o0, 1, OC, rows, inp + (size_t)run_start[k] * C + i0, C, cols, run_len[k]);
-            for (int r = 0; r < rows; r++)
-                for (int j = 0; j < cols; j++) dweight[(size_t)(o0 + r) * C + i0 + j] += acc[r][j];
-            if (dbias && chunk == 0)
-                for (int r = 0; r < rows; r++) {
-                    float gb = 0;
-                    for (int k = 0; k < n_runs; k++)
-                        for (int n = run_start[k]; n < run_start[k] + run_len[k]; n++) gb += dout[(size_t)n * OC + o0 + r];
-                    dbias[o0 + r] += gb;
-                }
-        }
-    free(live); free(run_start); free(run_len);
-}
 
 
 // Causal self-attention with grouped-query heads. qkv rows are [q (NH hd) | k (NKV hd) | v (NKV hd)];
@@ -322,6 +266,7 @@ static void __attribute__((unused)) attention_forward_reference(float *out, floa
             }
 }
 
+// EXERCISE attention_backward: causal attention's backward with grouped-query heads, from the stored probabilities P
 static void __attribute__((unused)) attention_backward_reference(float *dqkv, const float *dout, const float *qkv, const float *att,
                                          int B, int T, int NH, int NKV, int hd) {
     int qkv_dim = (NH + 2 * NKV) * hd, group = NH / NKV;
@@ -360,6 +305,7 @@ static void __attribute__((unused)) attention_backward_reference(float *dqkv, co
         free(dp);
     }
 }
+// END EXERCISE attention_backward
 
 // The same attention keeping lse[b, h, t] = log sum_{t2 <= t} exp(q_t . k_t2 / sqrt(hd)) per row:
 // backward rebuilds P[t, t2] = exp(q_t . k_t2 / sqrt(hd) - lse) from it.
@@ -573,6 +519,7 @@ static void logprob_forward(float *logp, float *lse, const float *logits, const 
     }
 }
 
+// EXERCISE logprob_backward: the fused log-softmax + gather backward: logits become dlogits = dlogp (onehot(target) - softmax)
 static void logprob_backward(float *logits_to_dlogits, const float *dlogp, const float *lse, const int *targets, int R, int V) {
     #pragma omp parallel for
     for (int r = 0; r < R; r++) {
@@ -581,6 +528,7 @@ static void logprob_backward(float *logits_to_dlogits, const float *dlogp, const
         z[targets[r]] += g;
     }
 }
+// END EXERCISE logprob_backward
 
 // ----------------------------------------------------------------------------
 // where the compute runs. The model below calls the layers only through this table: on the CPU
@@ -726,7 +674,9 @@ struct Model {
     float *layer_acts_memory;           // L blocks' LayerActs (one block's with recompute)
     float *lnf, *lnf_mean, *lnf_rstd;   // (B, T, C), (B, T) x2 final norm
     float *hidden;                      // (R, C) lnf at the response positions
-    float *logits;                      // (R, V) becomes dlogits in backward
+    float *logits;                      // (R, V) becomes dlogits in backward; (head_rows, V) under --recompute
+    int head_rows;                      // response rows the head computes at once
+    size_t activation_bytes;            // what model_alloc_batch allocated
     float *lse, *logp, *dlogp;          // (R)
     BackwardScratch scratch;
     float *rope_cos, *rope_sin;         // Llama: (max positions, hd/2)
@@ -773,8 +723,15 @@ static void model_load(Model *m, const char *path) {
     checkpoint_load(path, &m->config, m->entries, m->n_entries, m->host_params);
 }
 
-static float *compute_floats(const Model *m, size_t n) { return (float *)m->k->alloc(checked_mul(n, sizeof(float), "activations")); }
-static int *compute_ints(const Model *m, size_t n) { return (int *)m->k->alloc(checked_mul(n, sizeof(int), "batch")); }
+// the activations' and the batch's buffers, counted (activation_bytes: the memory report at train's start)
+static float *compute_floats(Model *m, size_t n) {
+    m->activation_bytes += checked_mul(n, sizeof(float), "activations");
+    return (float *)m->k->alloc(n * sizeof(float));
+}
+static int *compute_ints(Model *m, size_t n) {
+    m->activation_bytes += checked_mul(n, sizeof(int), "batch");
+    return (int *)m->k->alloc(n * sizeof(int));
+}
 
 // moves the parameters to where k computes (nothing to do on the CPU); before model_alloc_*
 static void model_place(Model *m, const Kernels *k) {
@@ -809,7 +766,15 @@ static void model_alloc_batch(Model *m, int max_B, int max_T, int max_R, int rec
     m->lnf_mean = compute_floats(m, BT);
     m->lnf_rstd = compute_floats(m, BT);
     m->hidden = compute_floats(m, (size_t)max_R * C);
-    m->logits = compute_floats(m, checked_mul(max_R, c->vocab_size, "logits"));
+    // the logits of every response row; under --recompute, of head_rows rows at a time (about 128 MB)
+    m->head_rows = max_R;
+    if (recompute) {
+        size_t rows = ((size_t)128 << 20) / (sizeof(float) * c->vocab_size);
+        const char *e = getenv("REPO_HEAD_ROWS"); // the tests make the chunks small
+        if (e && atoi(e) > 0) rows = (size_t)atoi(e);
+        m->head_rows = rows < 1 ? 1 : rows < (size_t)max_R ? (int)rows : max_R;
+    }
+    m->logits = compute_floats(m, checked_mul(m->head_rows, c->vocab_size, "logits"));
     m->lse = compute_floats(m, max_R);
     m->logp = compute_floats(m, max_R);
     m->dlogp = compute_floats(m, max_R);
@@ -943,8 +908,12 @@ static void model_forward(Model *m) {
     norm_forward(m, m->lnf, m->lnf_mean, m->lnf_rstd, last, p->lnfw, p->lnfb, N);
     if (m->R == 0) return;
     k->rows_gather(m->hidden, m->lnf, m->resp_row, m->R, C);
-    k->matmul_forward(m->logits, m->hidden, c->tied ? p->wte : p->lmhead, NULL, m->R, C, c->vocab_size);
-    k->logprob_forward(m->logp, m->lse, m->logits, m->resp_target, m->R, c->vocab_size);
+    for (int r0 = 0; r0 < m->R; r0 += m->head_rows) { // in chunks of head_rows under --recompute, else at once
+        int n = m->R - r0 < m->head_rows ? m->R - r0 : m->head_rows;
+        float *logits = m->logits + (m->recompute ? 0 : (size_t)r0 * c->vocab_size);
+        k->matmul_forward(logits, m->hidden + (size_t)r0 * C, c->tied ? p->wte : p->lmhead, NULL, n, C, c->vocab_size);
+        k->logprob_forward(m->logp + r0, m->lse + r0, logits, m->resp_target + r0, n, c->vocab_size);
+    }
 }
 
 // Backward from dlogp (dLoss/dlogp per response position, in compute memory); accumulates into grads.
@@ -955,10 +924,16 @@ static void model_backward(Model *m) {
     ParameterTensors *p = &m->params, *g = &m->grads;
     BackwardScratch *s = &m->scratch;
     int N = m->B * m->T, C = c->channels, R = m->R;
-    k->logprob_backward(m->logits, m->dlogp, m->lse, m->resp_target, R, c->vocab_size);
     k->zero(s->dhidden, (size_t)R * C * sizeof(float));
-    k->matmul_backward(s->dhidden, c->tied ? g->wte : g->lmhead, NULL, m->logits, m->hidden, c->tied ? p->wte : p->lmhead,
-                       R, C, c->vocab_size);
+    for (int r0 = 0; r0 < R; r0 += m->head_rows) {
+        int n = R - r0 < m->head_rows ? R - r0 : m->head_rows;
+        const float *W = c->tied ? p->wte : p->lmhead;
+        float *logits = m->logits + (m->recompute ? 0 : (size_t)r0 * c->vocab_size);
+        if (m->recompute) k->matmul_forward(logits, m->hidden + (size_t)r0 * C, W, NULL, n, C, c->vocab_size);
+        k->logprob_backward(logits, m->dlogp + r0, m->lse + r0, m->resp_target + r0, n, c->vocab_size);
+        k->matmul_backward(s->dhidden + (size_t)r0 * C, c->tied ? g->wte : g->lmhead, NULL, logits, m->hidden + (size_t)r0 * C,
+                           W, n, C, c->vocab_size);
+    }
     k->zero(s->dln, (size_t)N * C * sizeof(float));
     k->rows_scatter_add(s->dln, s->dhidden, m->resp_row, R, C);
     k->zero(s->dresidual, (size_t)N * C * sizeof(float));
@@ -1118,10 +1093,12 @@ static void model_set_batch(Model *m, Pair *const *pairs, int n_pairs) {
 
 // s[b] = sum of log pi(y_t | ...) over sequence b's response positions: the mask in action, since
 // only response positions have a logp. The margin then divides each sum by its response length.
+// EXERCISE margin: per-sequence sums of the response log-probs (sequence_logps) and the length-normalized margin M
 static void sequence_logps(const float *logp, const int *resp_seq, int R, int B, double *seq_logp) {
     for (int b = 0; b < B; b++) seq_logp[b] = 0;
     for (int r = 0; r < R; r++) seq_logp[resp_seq[r]] += logp[r];
 }
+// END EXERCISE margin
 
 // forward over the current batch, then the summed response log-probs per sequence on the host
 static void forward_logps(Model *m, double *seq_logp) {
@@ -1143,20 +1120,26 @@ typedef struct { double gamma, beta, lambda, delta, alpha; } LossParams;
 static double softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
 static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
 // M = l_c - l_r: the length-normalized margin (the loss functions, the log and eval all use this one)
+// EXERCISE margin: (part 2) the length-normalized margin M = s_c / n_c - s_r / n_r
 static double margin(PairStats p) { return p.s_c / p.n_c - p.s_r / p.n_r; }
+// END EXERCISE margin (a blank copy has: return 0;)
 
 // RePO: ReLU(gamma - M). Pairs with M >= gamma are filtered: zero loss, zero gradient.
+// EXERCISE loss_repo: RePO's pair loss ReLU(gamma - M) and its derivatives with respect to s_c and s_r
 static PairLoss loss_repo(PairStats p, LossParams h) {
     double M = margin(p);
     if (M >= h.gamma) return (PairLoss){0, 0, 0};
     return (PairLoss){h.gamma - M, -1.0 / p.n_c, 1.0 / p.n_r};
 }
+// END EXERCISE loss_repo (a blank copy has: return (PairLoss){0, 0, 0};)
 
 // SimPO: -log sigmoid(beta (M - gamma)); dL/dM = -beta sigmoid(-beta (M - gamma))
+// EXERCISE loss_simpo: SimPO's pair loss -log sigmoid(beta (M - gamma)) and its derivatives, stable for any beta
 static PairLoss loss_simpo(PairStats p, LossParams h) {
     double z = h.beta * (margin(p) - h.gamma), dM = -h.beta * sigmoid(-z);
     return (PairLoss){softplus(-z), dM / p.n_c, -dM / p.n_r};
 }
+// END EXERCISE loss_simpo (a blank copy has: return (PairLoss){0, 0, 0};)
 
 // RePO++: -log sigmoid(min(beta (M - gamma), 0)): SimPO's weighting, RePO's filter
 static PairLoss loss_repo_pp(PairStats p, LossParams h) {
@@ -1167,10 +1150,12 @@ static PairLoss loss_repo_pp(PairStats p, LossParams h) {
 }
 
 // DPO: -log sigmoid(beta [(s_c - r_c) - (s_r - r_r)]), summed log-probs against the frozen initial model
+// EXERCISE loss_dpo: DPO's pair loss -log sigmoid(beta [(s_c - r_c) - (s_r - r_r)]) and its derivatives
 static PairLoss loss_dpo(PairStats p, LossParams h) {
     double z = h.beta * ((p.s_c - p.ref_c) - (p.s_r - p.ref_r)), dz = -h.beta * sigmoid(-z);
     return (PairLoss){softplus(-z), dz, -dz};
 }
+// END EXERCISE loss_dpo (a blank copy has: return (PairLoss){0, 0, 0};)
 
 // IPO: ((s_c - r_c)/n_c - (s_r - r_r)/n_r - 1/(2 beta))^2
 static PairLoss loss_ipo(PairStats p, LossParams h) {
@@ -1295,6 +1280,7 @@ static void scale_buffer(float *x, float s, size_t n) {
 // The new parameters go over the gradients first (g[i] is read before it is overwritten) and replace
 // the parameters only if every one is finite: "the last good parameters" survive a blow-up. Returns
 // how many are not finite (0: updated).
+// EXERCISE adamw: one AdamW step over the flat parameter buffer, as torch.optim.AdamW (decay on the matrices only)
 static size_t adamw_update(float *params, float *grads, float *m, float *v, size_t n, size_t n_decay, float lr,
                            float weight_decay, int t) {
     const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
@@ -1312,6 +1298,7 @@ static size_t adamw_update(float *params, float *grads, float *m, float *v, size
     if (!bad) memcpy(params, grads, n * sizeof(float));
     return bad;
 }
+// END EXERCISE adamw (a blank copy has: return 0;)
 
 typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE } Schedule;
 
@@ -1325,12 +1312,14 @@ static double lr_at(int s, int n_steps, double lr, int warmup, Schedule kind) {
 }
 
 // gamma: from gamma_start at the first step to gamma_end at the last ("large to small": 1.0 -> 0.2)
+// EXERCISE gamma_schedule: gamma at step s of N: constant, or linear / cosine from --gamma to --gamma-end
 static double gamma_at(int s, int n_steps, double g0, double g1, Schedule kind) {
     double p = n_steps > 1 ? (double)s / (n_steps - 1) : 0;
     if (kind == SCHED_LINEAR) return g0 + (g1 - g0) * p;
     if (kind == SCHED_COSINE) return g1 + (g0 - g1) * 0.5 * (1 + cos(M_PI * p));
     return g0;
 }
+// END EXERCISE gamma_schedule (a blank copy has: return 0;)
 
 // ----------------------------------------------------------------------------
 // the CPU's table of kernels (section "where the compute runs")
@@ -1348,7 +1337,33 @@ static const Kernels CPU_KERNELS = {
     1, host_alloc, host_zero, host_copy, host_copy, host_copy, NULL,
     sum_squares, scale_buffer, adamw_update, host_allreduce_sum,
 };
+#ifdef REPO_REFERENCE_KERNELS
+// -DREPO_REFERENCE_KERNELS (make check-exercise-full): the model runs section 1's plain reference matmul
+// and attention instead of the tuned ones. The plain attention keeps P (B, NH, T, T): behind the model's
+// signature, forward computes it into a scratch buffer (lse is left unwritten: only the tuned backward
+// reads it) and backward recomputes it with the same forward.
+static void attention_forward_plain(float *out, float *lse, const float *qkv, int B, int T, int NH, int NKV, int hd) {
+    float *att = xmalloc(sizeof(float) * B * NH * T * T);
+    attention_forward_reference(out, att, qkv, B, T, NH, NKV, hd);
+    free(att);
+}
+static void attention_backward_plain(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                                     int B, int T, int NH, int NKV, int hd) {
+    float *att = xmalloc(sizeof(float) * B * NH * T * T), *y = xmalloc(sizeof(float) * B * T * NH * hd);
+    attention_forward_reference(y, att, qkv, B, T, NH, NKV, hd);
+    attention_backward_reference(dqkv, dout, qkv, att, B, T, NH, NKV, hd);
+    free(att); free(y);
+}
+static const Kernels *cpu_kernels(void) {
+    static Kernels k;
+    k = CPU_KERNELS;
+    k.matmul_forward = matmul_forward_reference; k.matmul_backward = matmul_backward_reference;
+    k.attention_forward = attention_forward_plain; k.attention_backward = attention_backward_plain;
+    return &k;
+}
+#else
 static const Kernels *cpu_kernels(void) { return &CPU_KERNELS; }
+#endif
 
 // ----------------------------------------------------------------------------
 // the command line: one row per flag, with its range and the commands that take it. A flag out of
@@ -2060,6 +2075,9 @@ static int train(int argc, char **argv) {
         printf("data: %d pairs, longest sequence %d tokens; %d steps of %d pairs (micro-batches of %d%s)\n",
                n_pairs, run.s.longest, run.n_steps, o->batch_pairs, o->micro_batch_pairs, o->recompute ? ", recomputed" : "");
         if (dist_size() > 1) printf("processes: %d, each taking its share of every batch\n", dist_size());
+        double mb = 1024.0 * 1024, p_mb = m->num_parameters * sizeof(float) / mb, a_mb = m->activation_bytes / mb;
+        printf("memory (analytic): parameters %.1f MB, gradients and AdamW's two moments %.1f MB, activations %.1f MB; "
+               "%.1f MB in all\n", p_mb, 3 * p_mb, a_mb, 4 * p_mb + a_mb);
         printf("loss: %s = %s", loss->name, loss->formula);
         if (loss->flags & USES_GAMMA) printf(", gamma %g -> %g", o->gamma, o->gamma_end);
         if (loss->flags & USES_BETA) printf(", beta %g", o->beta);
@@ -2326,16 +2344,16 @@ static int init_model(int argc, char **argv) {
     }
     if (!config || !out) die("init: --config FILE and --out DIR are required");
     outdir_check("--out", out, NULL); // init never replaces anything
+    Model m;
+    memset(&m, 0, sizeof m);
+    m.k = cpu_kernels();
+    m.config = checkpoint_config(config); // validated before anything is written
+    model_alloc_parameters(&m);
     OutDir d;
     outdir_begin(&d, out);
     char dst[4200];
     snprintf(dst, sizeof dst, "%s/config.json", d.tmp);
     copy_file_atomic(config, dst);
-    Model m;
-    memset(&m, 0, sizeof m);
-    m.k = cpu_kernels();
-    m.config = checkpoint_config(d.tmp); // validates the config before anything else is written
-    model_alloc_parameters(&m);
     Rng rng = rng_seeded(seed);
     for (int i = 0; i < m.n_entries; i++) {
         TensorEntry *e = &m.entries[i];

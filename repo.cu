@@ -31,6 +31,9 @@ same checks with no GPU, on a CPU stand-in for the CUDA runtime and cuBLAS (test
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#ifdef REPO_NCCL
+#include <nccl.h>
+#endif
 
 // ----------------------------------------------------------------------------
 // checks: every CUDA and cuBLAS call
@@ -777,10 +780,30 @@ static size_t gpu_adamw(float *params, float *grads, float *m, float *v, size_t 
     return (size_t)bad;
 }
 
+// the gradients summed over the processes, one GPU each: NCCL in ./repo_cuda_mpi (make cuda-mpi)
+#ifdef REPO_NCCL
+static ncclComm_t nccl_comm;
+static void nccl_check(ncclResult_t r, int line) { if (r != ncclSuccess) die("NCCL error at repo.cu:%d: %s", line, ncclGetErrorString(r)); }
+static void gpu_allreduce_sum(float *x, size_t n) {
+    static int ready = 0;
+    if (!ready) { // rank 0's id reaches every process over MPI, then NCCL connects the GPUs
+        ncclUniqueId id;
+        if (dist_rank() == 0) nccl_check(ncclGetUniqueId(&id), __LINE__);
+        dist_broadcast(&id, sizeof id);
+        nccl_check(ncclCommInitRank(&nccl_comm, dist_size(), id, dist_rank()), __LINE__);
+        ready = 1;
+    }
+    phase_begin();
+    nccl_check(ncclAllReduce(x, x, n, ncclFloat, ncclSum, nccl_comm, 0), __LINE__);
+    cudaCheck(cudaStreamSynchronize(0));
+    phase_end(PH_TRANSFER);
+}
+#else
 static void gpu_allreduce_sum(float *x, size_t n) {
     (void)x; (void)n;
-    if (dist_size() > 1) die("./repo_cuda was built without NCCL: it trains on one GPU (make repo_cuda_nccl)");
+    if (dist_size() > 1) die("./repo_cuda trains on one GPU; build ./repo_cuda_mpi (make cuda-mpi) for several");
 }
+#endif
 
 extern const Kernels GPU_KERNELS = {
     encoder_forward_gpu, encoder_backward_gpu, layernorm_forward_gpu, layernorm_backward_gpu, rmsnorm_forward_gpu,

@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L // fileno, fsync, getpid (tokenizer_write_json) under -std=c11
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer.h"
+#include "io.h" // read_file, json_parse: files read as strictly as tokenizers reads them
 
 #include <cjson/cJSON.h>
 #include <pcre2.h>
@@ -49,6 +50,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    one_line(err, errlen); // tokens in the message may hold newlines
 }
 
 static char *str_ndup(const char *s, size_t n) {
@@ -296,6 +298,7 @@ static void builder_free(Builder *b) {
 
 static int grow(void **p, int *cap, int need, size_t elem) {
     if (need <= *cap) return 1;
+    if (need > INT32_MAX / 2) return 0; // the doubling below stays inside int
     int nc = *cap ? *cap : 64;
     while (nc < need) nc *= 2;
     void *q = realloc(*p, (size_t)nc * elem);
@@ -330,7 +333,7 @@ static int builder_add_merge_line(Builder *b, const char *line, size_t len, int 
                                   const char *file) {
     const char *sp = memchr(line, ' ', len);
     if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line))) {
-        set_err(err, errlen, "%s: merge %d is not 'left right': %.*s", file, rank, (int)len, line);
+        set_err(err, errlen, "%s: merge %d is not 'left right': %.*s", file, rank, (int)(len < 80 ? len : 80), line);
         return 0;
     }
     if (!builder_add_merge(b, line, (size_t)(sp - line), sp + 1, len - (size_t)(sp + 1 - line))) {
@@ -411,7 +414,9 @@ static pcre2_code *compile_pattern(const char *pat, char *err, size_t errlen) {
         set_err(err, errlen, "cannot compile pre-tokenizer regex: %s: %s", msg, pat);
         return NULL;
     }
+#ifndef REPO_FUZZ // fuzz builds free what a die() left behind with free(), which cannot release JIT code
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); // optional: falls back to the interpreter
+#endif
     return re;
 }
 
@@ -610,35 +615,41 @@ done:
 // ----------------------------------------------------------------------------
 // loading files
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) { fclose(f); return NULL; }
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1) break;
-        cap *= 2;
-        char *nb = realloc(buf, cap);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); return NULL; }
-    buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
-}
-
-static cJSON *read_json(const char *path, char *err, size_t errlen) {
-    char *s = slurp(path, NULL);
-    if (!s) { set_err(err, errlen, "%s: cannot read file", path); return NULL; }
-    cJSON *j = cJSON_Parse(s);
-    if (!j) set_err(err, errlen, "%s: invalid JSON near byte %ld", path, (long)(cJSON_GetErrorPtr() - s));
+// tokenizers' JSON is serde_json: strict syntax; a repeated key counts once, the last, in maps and in
+// the root and BPE objects (hand-written visitors), but refuses the file inside the derived structs
+// (added tokens, normalizer, pre-tokenizer, post-processor, decoder): keep_last = 0 keeps repeats
+// for the caller to check
+static cJSON *read_json(const char *path, int keep_last, char *err, size_t errlen) {
+    char why[256];
+    size_t n;
+    char *s = read_file(path, &n, err, errlen);
+    if (!s) return NULL;
+    cJSON *j = keep_last ? json_parse(s, n, why, sizeof why) : json_parse_raw(s, n, why, sizeof why);
+    if (!j) set_err(err, errlen, "%s: %s", path, why);
     free(s);
     return j;
+}
+
+// the first key an object (or any object inside it) repeats, NULL if none
+static const char *repeated_key(const cJSON *node) {
+    for (const cJSON *a = node ? node->child : NULL; a; a = a->next) {
+        const char *r = repeated_key(a);
+        if (r) return r;
+        if (cJSON_IsObject(node))
+            for (const cJSON *b = a->next; b; b = b->next) if (!strcmp(a->string, b->string)) return a->string;
+    }
+    return NULL;
+}
+
+// ids are u32 in tokenizers; we take them below 2^24 (every real vocabulary is far smaller), so a
+// stray huge id cannot make us allocate per-id tables of gigabytes
+#define MAX_TOKEN_ID ((1 << 24) - 1)
+static int token_id(const cJSON *v, int *id) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= MAX_TOKEN_ID) ||
+        v->valuedouble != (double)(int)v->valuedouble)
+        return 0;
+    *id = (int)v->valuedouble;
+    return 1;
 }
 
 static int json_bool(const cJSON *obj, const char *key, int dflt) {
@@ -654,11 +665,12 @@ static const char *json_type(const cJSON *obj) {
 static int load_vocab_object(Builder *b, const cJSON *vocab, const char *file, char *err, size_t errlen) {
     if (!cJSON_IsObject(vocab)) { set_err(err, errlen, "%s: vocab is not a JSON object", file); return 0; }
     for (const cJSON *e = vocab->child; e; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0) {
-            set_err(err, errlen, "%s: vocab entry '%s' has no valid id", file, e->string);
+        int id;
+        if (!token_id(e, &id)) {
+            set_err(err, errlen, "%s: vocab entry '%s' has no valid id (an integer in [0, %d])", file, e->string, MAX_TOKEN_ID);
             return 0;
         }
-        if (!builder_add_token(b, e->string, e->valueint)) { set_err(err, errlen, "out of memory"); return 0; }
+        if (!builder_add_token(b, e->string, id)) { set_err(err, errlen, "out of memory"); return 0; }
     }
     return 1;
 }
@@ -722,9 +734,20 @@ static int parse_pre_tokenizer(Builder *b, const cJSON *pt, const char *file, in
 }
 
 static int load_tokenizer_json(Builder *b, const char *file, char *err, size_t errlen) {
-    cJSON *root = read_json(file, err, errlen);
+    cJSON *root = read_json(file, 0, err, errlen);
     if (!root) return 0;
     int ok = 0;
+    if (!cJSON_IsObject(root)) { set_err(err, errlen, "%s: not a JSON object", file); goto done; }
+    static const char *const root_keys[] = {"version", "truncation", "padding", "added_tokens", "normalizer",
+                                            "pre_tokenizer", "post_processor", "decoder", "model"};
+    for (const cJSON *k = root->child; k; k = k->next) {
+        size_t i = 0, n = sizeof root_keys / sizeof root_keys[0];
+        while (i < n && strcmp(k->string, root_keys[i])) i++;
+        if (i == n) { set_err(err, errlen, "%s: unknown key \"%s\" (tokenizers refuses it)", file, k->string); goto done; }
+        const char *r = i == n - 1 ? NULL : repeated_key(k); // the model's fields and vocab may repeat
+        if (r) { set_err(err, errlen, "%s: %s: \"%s\" is given twice", file, k->string, r); goto done; }
+    }
+    json_keep_last(root);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
@@ -766,29 +789,38 @@ static int load_tokenizer_json(Builder *b, const char *file, char *err, size_t e
     }
     b->ignore_merges = json_bool(model, "ignore_merges", 0);
     if (!load_vocab_object(b, cJSON_GetObjectItemCaseSensitive(model, "vocab"), file, err, errlen)) goto done;
+    // merges: all "left right" strings (tokenizers <= 0.19) or all ["left", "right"] pairs (0.20 on)
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
-    int rank = 0;
-    for (const cJSON *m = merges ? merges->child : NULL; m; m = m->next, rank++) {
-        if (cJSON_IsString(m)) { // "left right" (tokenizers <= 0.19)
+    if (!cJSON_IsArray(merges)) { set_err(err, errlen, "%s: model.merges must be a list", file); goto done; }
+    int rank = 0, pairs = merges->child && cJSON_IsArray(merges->child);
+    for (const cJSON *m = merges->child; m; m = m->next, rank++) {
+        if (!pairs && cJSON_IsString(m)) {
             if (!builder_add_merge_line(b, m->valuestring, strlen(m->valuestring), rank, err, errlen, file)) goto done;
-        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) &&
-                   cJSON_IsString(m->child->next)) { // ["left", "right"] (newer files)
+        } else if (pairs && cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) &&
+                   cJSON_IsString(m->child->next)) {
             const char *l = m->child->valuestring, *r = m->child->next->valuestring;
             if (!builder_add_merge(b, l, strlen(l), r, strlen(r))) { set_err(err, errlen, "out of memory"); goto done; }
         } else {
-            set_err(err, errlen, "%s: merge %d is malformed", file, rank);
+            set_err(err, errlen, "%s: merge %d is not %s", file, rank,
+                    pairs ? "a [\"left\", \"right\"] pair like the first" : "a \"left right\" string like the first");
             goto done;
         }
     }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
-    for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
+    if (added && !cJSON_IsArray(added)) { set_err(err, errlen, "%s: added_tokens must be a list", file); goto done; }
+    int i = 0;
+    for (const cJSON *a = added ? added->child : NULL; a; a = a->next, i++) {
+        // tokenizers requires every field (AddedTokenWithId)
+        static const char *const flags[5] = {"single_word", "lstrip", "rstrip", "normalized", "special"};
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
-        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || !cJSON_IsString(content)) {
-            set_err(err, errlen, "%s: malformed entry in added_tokens", file);
+        int id, f = 0;
+        while (f < 5 && cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(a, flags[f]))) f++;
+        if (!cJSON_IsObject(a) || !token_id(cJSON_GetObjectItemCaseSensitive(a, "id"), &id) || !cJSON_IsString(content) || f < 5) {
+            set_err(err, errlen, "%s: added_tokens[%d] needs an id in [0, %d], a content string and the booleans "
+                    "single_word, lstrip, rstrip, normalized, special", file, i, MAX_TOKEN_ID);
             goto done;
         }
-        AddedToken t = {str_dup(content->valuestring), strlen(content->valuestring), id->valueint,
+        AddedToken t = {str_dup(content->valuestring), strlen(content->valuestring), id,
                         json_bool(a, "special", 0), json_bool(a, "lstrip", 0), json_bool(a, "rstrip", 0),
                         json_bool(a, "single_word", 0), json_bool(a, "normalized", 1)};
         if (!t.content || !builder_add_added(b, t)) { free(t.content); set_err(err, errlen, "out of memory"); goto done; }
@@ -796,7 +828,7 @@ static int load_tokenizer_json(Builder *b, const char *file, char *err, size_t e
     if (cJSON_IsString(unk)) { // resolved after the vocabulary is complete
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(model, "vocab"),
                                                           unk->valuestring);
-        b->unk_id = cJSON_IsNumber(v) ? v->valueint : -1;
+        if (!token_id(v, &b->unk_id)) b->unk_id = -1;
     }
     ok = 1;
 done:
@@ -805,22 +837,27 @@ done:
 }
 
 static int load_vocab_merges(Builder *b, const char *vocab_path, const char *merges_path, char *err, size_t errlen) {
-    cJSON *vocab = read_json(vocab_path, err, errlen);
+    cJSON *vocab = read_json(vocab_path, 1, err, errlen);
     if (!vocab) return 0;
     int ok = load_vocab_object(b, vocab, vocab_path, err, errlen);
     cJSON_Delete(vocab);
     if (!ok) return 0;
     size_t n;
-    char *text = slurp(merges_path, &n);
-    if (!text) { set_err(err, errlen, "%s: cannot read file", merges_path); return 0; }
-    int rank = 0;
+    char *text = read_file(merges_path, &n, err, errlen);
+    if (!text) return 0;
+    if (!utf8_valid(text, n)) { set_err(err, errlen, "%s: not valid UTF-8", merges_path); free(text); return 0; }
+    // as tokenizers' BPE::read_file: every line but "#version..." ones is "left right" (a blank line too)
+    int rank = 0, lineno = 0;
     for (char *line = text; line < text + n;) {
         char *nl = memchr(line, '\n', (size_t)(text + n - line));
         char *end = nl ? nl : text + n;
         size_t len = (size_t)(end - line);
+        lineno++;
         if (len && line[len - 1] == '\r') len--;
-        if (len && strncmp(line, "#version", 8) != 0) {
-            if (!builder_add_merge_line(b, line, len, rank, err, errlen, merges_path)) { free(text); return 0; }
+        if (!(len >= 8 && !strncmp(line, "#version", 8))) {
+            char where[4300];
+            snprintf(where, sizeof where, "%s:%d", merges_path, lineno);
+            if (!builder_add_merge_line(b, line, len, rank, err, errlen, where)) { free(text); return 0; }
             rank++;
         }
         line = end + 1;
@@ -839,15 +876,14 @@ static int load_vocab_merges(Builder *b, const char *vocab_path, const char *mer
 // The EOS token is not in tokenizer.json; transformers keeps it in
 // tokenizer_config.json / special_tokens_map.json. Without those we fall back
 // to the names the supported families use.
-static int find_eos(const Tokenizer *t, const char *dir) {
+static int find_eos(const Tokenizer *t, const char *dir, char *err, size_t errlen) {
     const char *files[] = {"tokenizer_config.json", "special_tokens_map.json"};
     for (int i = 0; i < 2; i++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        char *s = slurp(path, NULL);
-        if (!s) continue;
-        cJSON *j = cJSON_Parse(s);
-        free(s);
+        if (access(path, F_OK) != 0) continue;
+        cJSON *j = read_json(path, 1, err, errlen); // a broken file is an error, as in transformers
+        if (!j) return -2;
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eos_token");
         if (cJSON_IsObject(e)) e = cJSON_GetObjectItemCaseSensitive(e, "content");
         int id = cJSON_IsString(e) ? tokenizer_token_id(t, e->valuestring) : -1;
@@ -862,34 +898,17 @@ static int find_eos(const Tokenizer *t, const char *dir) {
     return -1;
 }
 
-static int is_dir(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f) { // fopen succeeds on directories on Linux; reading tells them apart
-        int c = fgetc(f);
-        int dir = c == EOF && ferror(f);
-        fclose(f);
-        return dir;
-    }
-    return 0;
-}
-
-static int file_readable(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return f != NULL;
-}
-
 Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     char dir[4096], json[4200], vocab[4200], merges[4200];
     int use_json;
-    if (is_dir(path)) {
+    if (dir_exists(path)) {
         snprintf(dir, sizeof dir, "%s", path);
         snprintf(json, sizeof json, "%s/tokenizer.json", dir);
         snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
         snprintf(merges, sizeof merges, "%s/merges.txt", dir);
-        use_json = file_readable(json);
-        if (!use_json && !file_readable(vocab)) {
+        use_json = access(json, F_OK) == 0;
+        if (!use_json && access(vocab, F_OK) != 0) {
             set_err(err, errlen, "%s: no tokenizer.json or vocab.json + merges.txt in this directory", path);
             return NULL;
         }
@@ -916,7 +935,7 @@ Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen) {
         }
     }
     builder_free(&b);
-    if (t) t->eos_id = find_eos(t, dir);
+    if (t && (t->eos_id = find_eos(t, dir, err, errlen)) == -2) { tokenizer_free(t); t = NULL; }
     return t;
 }
 
@@ -1068,7 +1087,8 @@ static void bpe_piece(Enc *e, const unsigned char *p, size_t n) {
             return;
         }
     }
-    if (!reserve((void **)&t->work, &t->work_cap, n, sizeof(int))) { e->oom = 1; return; }
+    // a piece of 2^31 bytes or more would overflow the int positions below (and tokenizers' u32 ids)
+    if (n > INT32_MAX || !reserve((void **)&t->work, &t->work_cap, n, sizeof(int))) { e->oom = 1; return; }
     int *w = t->work, m = 0;
     for (size_t i = 0; i < n; i++) {
         int id = t->byte_id[p[i]];
@@ -1189,7 +1209,7 @@ int tokenizer_encode(Tokenizer *t, const char *text, size_t len, int **ids_out) 
     Enc e = {t, 0, NULL, NULL, 0, 0};
     t->out_n = 0;
     split_added(&e, 0, text, len);
-    int *ids = e.oom ? NULL : malloc(sizeof(int) * (t->out_n ? t->out_n : 1));
+    int *ids = e.oom || t->out_n > INT32_MAX ? NULL : malloc(sizeof(int) * (t->out_n ? t->out_n : 1));
     if (!ids) { *ids_out = NULL; return -1; }
     if (t->out_n) memcpy(ids, t->out, sizeof(int) * t->out_n);
     *ids_out = ids;
@@ -1327,6 +1347,11 @@ static int cmp_rank(const void *a, const void *b) {
 
 int tokenizer_write_json(const Tokenizer *t, const char *path, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
+    for (int id = 0; id < t->n_vocab; id++) // JSON text is UTF-8: a token that is not cannot be written
+        if (t->text[id] && !utf8_valid(t->text[id], strlen(t->text[id]))) {
+            set_err(err, errlen, "%s: token %d is not valid UTF-8, which tokenizer.json cannot hold", path, id);
+            return 0;
+        }
     cJSON *root = cJSON_CreateObject();
     if (!root) { set_err(err, errlen, "out of memory"); return 0; }
     cJSON_AddStringToObject(root, "version", "1.0");
@@ -1397,6 +1422,10 @@ int tokenizer_write_json(const Tokenizer *t, const char *path, char *err, size_t
 int tokenizer_write_config_json(const Tokenizer *t, const char *path, int bos_id, const char *chat_template,
                                 char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
+    if (chat_template && !utf8_valid(chat_template, strlen(chat_template))) {
+        set_err(err, errlen, "%s: the chat template is not valid UTF-8", path);
+        return 0;
+    }
     cJSON *root = cJSON_CreateObject();
     if (!root) { set_err(err, errlen, "out of memory"); return 0; }
     cJSON_AddStringToObject(root, "tokenizer_class", "PreTrainedTokenizerFast");

@@ -56,7 +56,8 @@ void tokenizer_free(Tokenizer *t);
 // Encodes len bytes of UTF-8 text (no BOS/EOS added; special tokens written
 // in the text, e.g. "<|im_start|>", become their ids). *ids_out is malloc'd
 // and owned by the caller. Returns the number of ids, or -1 on allocation
-// failure. Like tokenizers, a byte the vocabulary has no token for is
+// failure (also for more than 2^31-1 ids, or one pre-tokenized piece of 2 GB
+// or more). Like tokenizers, a byte the vocabulary has no token for is
 // dropped (SmolLM2 lacks a few control bytes), and lstrip/rstrip added tokens
 // swallow the whitespace beside them, so decode(encode(s)) can differ from s.
 // Invalid UTF-8 is accepted and round-trips byte for byte.

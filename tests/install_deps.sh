@@ -8,7 +8,8 @@ mode=${1:-build}
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 pkgs="gcc make libcjson-dev libpcre2-dev gnuplot-nox unzip python3-pip jq"
-if [ "$mode" = test ]; then pkgs="$pkgs python3 python3-venv python3-pip python3-torch python3-numpy libopenblas0-pthread openmpi-bin libopenmpi-dev"; fi
+# test: the PyTorch references, and clang with its libFuzzer runtime for tests/fuzz, OpenMPI for repo_mpi
+if [ "$mode" = test ]; then pkgs="$pkgs python3 python3-venv python3-pip python3-torch python3-numpy libopenblas0-pthread clang libclang-rt-dev openmpi-bin libopenmpi-dev"; fi
 missing=""
 for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; done
 if [ -n "$missing" ]; then

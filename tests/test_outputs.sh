@@ -34,6 +34,7 @@ refused "--out the model directory" "--out .*model (exists and is not one of rep
 mkdir -p "$W/o2"; cp -r "$A/policy" "$W/o2/m"; echo '{}' > "$W/o2/trainer_state.json"
 refused "--out holding the model" "--out .*o2 holds the input" $REPO train --model "$W/o2/m" --data "$W/pairs.jsonl" --steps 1 --out "$W/o2"
 refused "eval --out naming the data file" "--out .*pairs.jsonl is one of the inputs" $REPO eval --model "$W/model" --data "$W/pairs.jsonl" --out "$W/pairs.jsonl"
+refused "prepare --out naming the data file" "--out .*pairs.jsonl is one of the inputs" $REPO prepare --model "$W/model" --data "$W/pairs.jsonl" --out "$W/pairs.jsonl"
 head -n 3 $A/test_prompts.jsonl > "$W/prompts.jsonl"
 refused "sample --out naming the prompts" "--out .*prompts.jsonl is one of the inputs" $REPO sample --model "$W/model" --prompts "$W/prompts.jsonl" --out "$W/prompts.jsonl"
 if [ "$(sum)" = "$before" ]; then ok "the inputs are unchanged"; else bad "inputs" "changed"; fi
@@ -53,7 +54,11 @@ if [ "$(id -u)" -ne 0 ]; then
     refused "--out in a read-only directory" "--out .*ro/out: .*(denied|read-only)" $REPO "${T[@]}" --out "$W/ro/out"
 fi
 refused "init onto an existing path" "--out .* exists already" $REPO init --config $A/config.json --out "$W/model"
-refused "init with a bad config leaves no temporary" "positions|out of range|sizes|missing" $REPO init --config "$W/pairs.jsonl" --out "$W/o4"
+refused "init with a bad config (named) leaves no temporary" "pairs.jsonl: invalid JSON .* trailing data" $REPO init --config "$W/pairs.jsonl" --out "$W/o4"
+printf '{"model_type": "gpt2", "vocab_size": 257, "n_embd": 8, "n_layer": 4294967298, "n_head": 2, "n_positions": 16}' > "$W/huge.json"
+refused "init with n_layer beyond int32" "huge.json: .*n_layer" $REPO init --config "$W/huge.json" --out "$W/o4"
+printf '{"model_type": "gpt2", "vocab_size": 257, "n_embd": 2097152, "n_layer": 65536, "n_head": 2, "n_positions": 16}' > "$W/big.json"
+refused "init with sizes beyond the bounds" "big.json: .* out of range" $REPO init --config "$W/big.json" --out "$W/o4"
 
 # --- flags out of range, or given to a command that does not take them
 refused "--threads 0" "--threads: 0 is out of range" $REPO "${T[@]}" --out "$W/o5" --threads 0

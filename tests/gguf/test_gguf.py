@@ -148,6 +148,9 @@ def hf_to_gguf_permute(w, n_head):
             .reshape(w.shape))
 
 
+NONFINITE = ("t.f16.inf", "t.f32.nan", "t.f32.ninf", "t.q8_0.nan")
+
+
 def build_synthetic(path, rng):
     """Returns {tensor name: (ggml type name, HF shape, reference float32)}."""
     w = gguf.GGUFWriter(path, "llama")
@@ -181,10 +184,20 @@ def build_synthetic(path, rng):
     x = rng.normal(0, 1, size=(3, 40)).astype(np.float32)
     w.add_tensor("t.f32", x)
     expect["t.f32"] = ("F32", [3, 40], x)
-    h = np.concatenate([rng.normal(0, 1, 60), [6e-8, -6e-8, 3e-5, 65504, -65504, np.inf, -np.inf, 0.0, -0.0]])
+    h = np.concatenate([rng.normal(0, 1, 62), [6e-8, -6e-8, 3e-5, 65504, -65504, 0.0, -0.0]])
     h = h.astype(np.float16).reshape(3, 23)
     w.add_tensor("t.f16", h)
     expect["t.f16"] = ("F16", [3, 23], h.astype(np.float32))
+    # non-finite values: the conversion refuses the tensor, naming it (see NONFINITE below)
+    for name, bad in [("t.f16.inf", np.float16(np.inf)), ("t.f32.nan", np.float32(np.nan)), ("t.f32.ninf", np.float32(-np.inf))]:
+        v = np.ones((2, 8), dtype=bad.dtype)
+        v[1, 3] = bad
+        w.add_tensor(name, v)
+        expect[name] = ("F16" if v.dtype == np.float16 else "F32", [2, 8], v.astype(np.float32))
+    # a Q8_0 block whose scale is an f16 NaN: every value of the block is NaN
+    qn = bytearray(random_blocks(QT.Q8_0, 2, rng).tobytes())
+    qn[34:36] = np.float16(np.nan).tobytes()
+    add_raw("t.q8_0.nan", QT.Q8_0, np.frombuffer(bytes(qn), dtype=np.uint8), ())
     d = rng.normal(0, 1, size=(2, 2, 5))
     w.add_tensor("t.f64.3d", d)
     expect["t.f64.3d"] = ("F64", [2, 2, 5], d.astype(np.float32))
@@ -299,6 +312,12 @@ def test_synthetic(b, tmp, rng):
         if name == "t.iq4_nl":
             report(rc == 1 and "t.iq4_nl" in err and path in err and "IQ4_NL" in err,
                    "unsupported type IQ4_NL gives an error naming the tensor", err.strip())
+            continue
+        if name in NONFINITE:
+            first = int(np.flatnonzero(~np.isfinite(ref))[0])
+            what = "NaN" if np.isnan(ref.ravel()[first]) else "infinite"
+            report(rc == 1 and err.strip() == f"{path}: tensor '{name}': element {first} is {what}",
+                   f"{name}: non-finite values refused, naming file, tensor and element {first}", err.strip())
             continue
         if rc != 0:
             report(False, f"dequant {name} ({tname})", err.strip())

@@ -26,13 +26,13 @@ ok()  { echo "PASS $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit $?; }
 
-if $CC -O2 -Wall -Wextra -Werror -std=c11 -o "$TMP/gguf_dump" tests/gguf/gguf_dump.c gguf.c 2>"$TMP/cc.log"; then
+if $CC -O2 -Wall -Wextra -Werror -std=c11 -o "$TMP/gguf_dump" tests/gguf/gguf_dump.c gguf.c io.c -lcjson 2>"$TMP/cc.log"; then
     ok "build gguf_dump: gcc -O2 -Wall -Wextra -Werror"
 else
     bad "build gguf_dump"; cat "$TMP/cc.log"; finish
 fi
 if $CC -O1 -g -std=c11 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
-       -o "$TMP/gguf_dump_asan" tests/gguf/gguf_dump.c gguf.c 2>"$TMP/cc.log"; then
+       -o "$TMP/gguf_dump_asan" tests/gguf/gguf_dump.c gguf.c io.c -lcjson 2>"$TMP/cc.log"; then
     ok "build gguf_dump with -fsanitize=address,undefined"
 else
     bad "build gguf_dump with sanitizers"; cat "$TMP/cc.log"; finish

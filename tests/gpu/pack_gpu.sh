@@ -10,7 +10,7 @@ rm -rf .gpubin; mkdir -p .gpubin/lib
 grep -qx '/.gpubin/' .git/info/exclude 2>/dev/null || echo '/.gpubin/' >>.git/info/exclude
 make --no-print-directory gguf.o repo_cuda >/dev/null
 SRC=$(sed -n 's/^SOURCES *= *//p' Makefile)
-${CC:-gcc} -O3 -ffast-math -fno-finite-math-only -fopenmp -DREPO_GGUF -o .gpubin/repo $SRC gguf.o -lcjson -lpcre2-8 -lm
+${CC:-gcc} -O3 -ffast-math -fno-finite-math-only -fopenmp -o .gpubin/repo $SRC gguf.o -lcjson -lpcre2-8 -lm
 ${CC:-gcc} -O2 -o .gpubin/compare tests/compare.c io.c -lcjson -lm
 cp repo_cuda .gpubin/repo_cuda
 for lib in libcjson.so.1 libpcre2-8.so.0; do cp -L "$(ldd .gpubin/repo | awk -v l=$lib '$1 == l { print $3 }')" .gpubin/lib/; done

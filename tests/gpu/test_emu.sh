@@ -12,10 +12,10 @@ CXX=${CXX:-g++}
 build() {
     python3 $E/make_emu.py repo.cu $E/repo_emu.cpp &&
     for f in $(sed -n 's/^SOURCES *= *//p' Makefile | tr ' ' '\n' | grep -v '^repo.c$'); do
-        ${CC:-gcc} -O2 -fopenmp -DREPO_GGUF -c -o "$E/${f%.c}.o" "$f" || return 1
+        ${CC:-gcc} -O2 -fopenmp -c -o "$E/${f%.c}.o" "$f" || return 1
     done &&
     make --no-print-directory gguf.o >/dev/null &&
-    $CXX -O2 -std=c++17 -fopenmp -DREPO_GGUF -I$E -I. -w -c -o $E/repo_emu.o $E/repo_emu.cpp &&
+    $CXX -O2 -std=c++17 -fopenmp -I$E -I. -w -c -o $E/repo_emu.o $E/repo_emu.cpp &&
     $CXX -fopenmp -o $E/repo_emu $E/repo_emu.o $(sed -n 's/^SOURCES *= *//p' Makefile | tr ' ' '\n' | grep -v '^repo.c$' | sed "s|^\(.*\)\.c$|$E/\1.o|") gguf.o -lcjson -lpcre2-8 -lm
 }
 if ! build; then echo "FAIL building the emulated repo.cu"; echo "0 passed, 1 failed"; exit 1; fi

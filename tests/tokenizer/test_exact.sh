@@ -21,8 +21,8 @@ trap 'rm -rf "$BUILD"' EXIT
 FLAGS="-O2 -Wall -Wextra -Werror -std=c11"
 [ "${SANITIZE:-0}" = 1 ] && FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Wall -std=c11"
 
-$CC $FLAGS -o "$BUILD/tok_cli" "$HERE/tok_cli.c" "$REPO/tokenizer.c" -lpcre2-8 -lcjson
-$CC $FLAGS -o "$BUILD/test_unit" "$HERE/test_unit.c" "$REPO/tokenizer.c" -lpcre2-8 -lcjson
+$CC $FLAGS -o "$BUILD/tok_cli" "$HERE/tok_cli.c" "$REPO/tokenizer.c" "$REPO/io.c" -lpcre2-8 -lcjson
+$CC $FLAGS -o "$BUILD/test_unit" "$HERE/test_unit.c" "$REPO/tokenizer.c" "$REPO/io.c" -lpcre2-8 -lcjson
 PYTHON="$PYTHON" "$HERE/fetch_vocabs.sh" "$VOCABS" >&2
 
 status=0

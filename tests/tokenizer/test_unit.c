@@ -140,7 +140,7 @@ int main(void) {
     char json[2048];
     snprintf(json, sizeof json, "{\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":" BYTE_LEVEL ","
              "\"decoder\":" BYTE_LEVEL ",\"model\":{\"type\":\"BPE\",\"ignore_merges\":%s,\"vocab\":%s,"
-             "\"merges\":[[\"b\",\"c\"],\"a b\"]}}", "true", vocab);
+             "\"merges\":[[\"b\",\"c\"],[\"a\",\"b\"]]}}", "true", vocab);
     char path[600];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     write_file(path, json);
@@ -151,7 +151,7 @@ int main(void) {
     tokenizer_free(t);
     snprintf(json, sizeof json, "{\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":" BYTE_LEVEL ","
              "\"decoder\":" BYTE_LEVEL ",\"model\":{\"type\":\"BPE\",\"ignore_merges\":%s,\"vocab\":%s,"
-             "\"merges\":[[\"b\",\"c\"],\"a b\"]}}", "false", vocab);
+             "\"merges\":[\"b c\",\"a b\"]}}", "false", vocab);
     write_file(path, json);
     t = tokenizer_load(dir, err, sizeof err);
     const char *wm[] = {"a", "bc"};
@@ -168,6 +168,13 @@ int main(void) {
     expect_load_error(dir, "{\"pre_tokenizer\":" BYTE_LEVEL ",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
                       "\"merges\":[\"a z\"]}}", "'z'", "merge with unknown token refused");
     expect_load_error(dir, "{\"pre_tokenizer\":" BYTE_LEVEL ",\"model\":", "invalid JSON", "broken JSON");
+    // as tokenizers reads merges: a list of strings or (0.20 on) of pairs, never mixed, never one string
+    expect_load_error(dir, "{\"pre_tokenizer\":" BYTE_LEVEL ",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"
+                      "\"ab\":2},\"merges\":[[\"a\",\"b\"],\"a b\"]}}", "merge 1 is not", "merges mixing pairs and strings refused");
+    expect_load_error(dir, "{\"pre_tokenizer\":" BYTE_LEVEL ",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"
+                      "\"ab\":2},\"merges\":\"a b\"}}", "merges must be a list", "merges given as one string refused");
+    expect_load_error(dir, "{\"pre_tokenizer\":" BYTE_LEVEL ",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}}",
+                      "merges must be a list", "missing merges refused");
     remove(path);
     rmdir(dir);
 
