@@ -61,8 +61,8 @@ data/arith/arith: data/arith/arith.c io.c io.h
 	$(CC) -O2 -Wall -Wextra -o $@ data/arith/arith.c io.c $(LDLIBS)
 
 # the real-model job's task: prompts with a word limit and its verifier (decodes with the model's tokenizer)
-data/smol/smol: data/smol/smol.c data.c data.h tokenizer.c tokenizer.h io.c io.h gguf.o
-	$(CC) -O2 -Wall -Wextra -o $@ data/smol/smol.c data.c tokenizer.c io.c gguf.o $(LDLIBS)
+data/smol/smol: data/smol/smol.c data.c data.h tokenizer.c tokenizer.h io.c io.h outdir.c outdir.h gguf.o
+	$(CC) -O2 -Wall -Wextra -o $@ data/smol/smol.c data.c tokenizer.c io.c outdir.c gguf.o $(LDLIBS)
 
 # the main job on the embedded default (data/arith/run.sh says what it does)
 run:
@@ -89,7 +89,7 @@ $(SMOLLM2):
 policy: repo data/arith/arith
 	bash data/arith/make_policy.sh
 
-# SmolLM2-135M-Instruct learns from its own preference pairs to keep to a word limit
+# SmolLM2-135M-Instruct learns from its own preference pairs to answer right within a word limit
 # (data/smol/run.sh says what it does; data/smol/README.md the results)
 smol: smollm2
 	@bash tests/install_deps.sh build

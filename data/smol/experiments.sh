@@ -6,6 +6,7 @@
 # Resumable: a run whose score.txt exists is skipped. Long (24 SmolLM2 trainings): see
 # data/smol/README.md for the measured time.
 #   SEEDS="1 2 3"   seeds; PROMPTS=FILE held-out prompts; PAIRS=FILE pairs; STEPS=N (a short trial run)
+#   CONFIGS="repo_1.0to0.2 dpo ..."   a subset of the configurations (default all; see config() below)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 S=data/smol; E=${OUT:-out/smol-experiments}; FIG=${FIG:-docs/figures}
@@ -23,9 +24,9 @@ run() {
     if [ -f "$d/score.txt" ]; then return; fi # resumable
     rm -rf "$d"; mkdir -p "$d"
     local t=$(date +%s)
-    ./repo train --model $MODEL --data "$PAIRS" --out "$d/model" --seed "$seed" $TRAIN --no-progress "$@" \
+    ./repo train --model $MODEL --data "$PAIRS" --out "$d/model" --seed "$seed" $TRAIN $THREADS --no-progress "$@" \
         --log "$d/log.jsonl" > "$d/train.out"
-    ./repo sample --model "$d/model" --prompts "$PROMPTS" --temperature 0 --max-new $MAX_NEW --out "$d/greedy.jsonl"
+    ./repo sample --model "$d/model" --prompts "$PROMPTS" --temperature 0 --max-new $MAX_NEW $THREADS --out "$d/greedy.jsonl"
     $S/smol score --samples "$d/greedy.jsonl" --model "$d/model" > "$d/score.tmp"
     rm -rf "$d/model"
     mv "$d/score.tmp" "$d/score.txt"
@@ -35,20 +36,30 @@ run() {
 
 [ -f "$E/results.tsv" ] || printf "name\tseed\taccuracy\tflags\n" > "$E/results.tsv"
 if [ ! -f "$E/before_score.txt" ]; then
-    ./repo sample --model $MODEL --prompts "$PROMPTS" --temperature 0 --max-new $MAX_NEW --out "$E/before_greedy.jsonl"
+    ./repo sample --model $MODEL --prompts "$PROMPTS" --temperature 0 --max-new $MAX_NEW $THREADS --out "$E/before_greedy.jsonl"
     $S/smol score --samples "$E/before_greedy.jsonl" --model $MODEL > "$E/before_score.tmp"
     mv "$E/before_score.tmp" "$E/before_score.txt"
 fi
 before=$(acc "$E/before_score.txt")
 echo "before training: $(head -n 1 "$E/before_score.txt")"
 
+# the configurations: name and flags
+config() {
+    case $1 in
+        repo_g*) echo "--loss repo --gamma ${1#repo_g}" ;;
+        repo_1.0to0.2) echo "--loss repo --gamma 1.0 --gamma-end 0.2" ;;
+        simpo) echo "--loss simpo --gamma 0.5 --beta 2.5" ;;
+        dpo) echo "--loss dpo --beta 0.1" ;;
+        ipo) echo "--loss ipo --beta 0.1" ;;
+        sft_chosen) echo "--loss sft" ;;
+        *) echo "repo: error: CONFIGS: unknown configuration $1" >&2; exit 1 ;;
+    esac
+}
+ALL="repo_g0.2 repo_g0.5 repo_g1.0 repo_1.0to0.2 simpo dpo ipo sft_chosen"
+CONFIGS=${CONFIGS:-$ALL}
+for c in $CONFIGS; do config "$c" > /dev/null; done
 for s in $SEEDS; do
-    for g in 0.2 0.5 1.0; do run "repo_g$g" "$s" --loss repo --gamma "$g"; done
-    run "repo_1.0to0.2" "$s" --loss repo --gamma 1.0 --gamma-end 0.2
-    run "simpo" "$s" --loss simpo --gamma 0.5 --beta 2.5
-    run "dpo" "$s" --loss dpo --beta 0.1
-    run "ipo" "$s" --loss ipo --beta 0.1
-    run "sft_chosen" "$s" --loss sft
+    for c in $CONFIGS; do run "$c" "$s" $(config "$c"); done
 done
 
 # ---- summary: held-out accuracy and filtered fraction (first and last tenth of the steps), mean ± std over seeds
@@ -62,8 +73,7 @@ field() { sed -n "s/.*\"$1\": *\([-0-9.eE+naif]*\).*/\1/p" "$2"; } # field KEY L
         printf "%s\t%s\t%s\t%s\n" "$(basename "$(dirname "$d")")" "$(acc "$d/score.txt")" "$first" "$last"
     done
 } > "$E/per_run.tsv"
-order="repo_g0.2 repo_g0.5 repo_g1.0 repo_1.0to0.2 simpo dpo ipo sft_chosen"
-for c in $order; do
+for c in $ALL; do
     awk -F'\t' -v c="$c" '$1 == c { n++; for (k = 2; k <= 4; k++) { s[k] += $k; q[k] += $k * $k } }
         END { if (!n) exit; printf "%s\t%d", c, n
               for (k = 2; k <= 4; k++) { m = s[k] / n; v = (q[k] - n * m * m) / (n > 1 ? n - 1 : 1); printf "\t%.4f\t%.4f", m, v > 0 ? sqrt(v) : 0 }

@@ -1,21 +1,24 @@
-// smol: the task of `make smol`. SmolLM2-135M-Instruct is asked everyday questions with a word
-// limit, "What does a panda eat? Answer in at most 4 words.", and a verifier checks the limit
-// (IFEval's "at most N words" instruction). The model tends to answer in a full sentence or more,
-// so it follows the limit on about a quarter of unseen questions; the rest is what preference
-// pairs from its own samples can teach.
+// smol: the task of `make smol`. SmolLM2-135M-Instruct is asked short factual questions with a
+// word limit, "What is the capital of Kenya? Answer in at most 3 words.", and a verifier checks
+// both: the answer must hold an accepted answer ("nairobi") and have at most that many words.
+// The model knows many of the facts but answers in a full sentence ("The capital of Kenya is
+// Nairobi.", 6 words) or rambles, so it keeps to the limit with a right answer on about one
+// held-out question in six; that is what preference pairs from its own samples can teach.
+// Checking the answer too matters: with the limit alone, the model learned to answer one word,
+// any word ("What is the capital of Germany?" -> "Bunker.").
 //
-//   smol prompts --split train|test [--n N] --seed S   N distinct prompts (JSONL "prompt" text) of a split,
-//                                                    shuffled by the seed (without --n: all of them)
-//   smol score --samples FILE --model M              how often `repo sample` output follows the limit
-//                                                    (the first sample: greedy, when sampled at T 0)
-//   smol pairs --samples FILE --model M --out FILE   per prompt, a sample that follows the limit (chosen)
-//                                                    against one that does not (rejected); prompts whose
-//                                                    samples all do, or all do not, are dropped and counted
+//   smol prompts --split train|test [--n N] --seed S   N distinct prompts (JSONL "prompt" text) of a
+//                                                    split, shuffled by the seed (without --n: all)
+//   smol score --samples FILE --model M              how often `repo sample` output is right within
+//                                                    the limit (the first sample: greedy at T 0)
+//   smol pairs --samples FILE --model M --out FILE   per prompt, a sample that is right within the
+//                                                    limit (chosen) against one that is not (rejected);
+//                                                    prompts whose samples all agree are dropped, counted
 //
 // M is the model (a .gguf or a directory) whose tokenizer decodes the ids; `--tokenizer PATH` too.
-// A problem is a question with a limit. The questions are templates x fillers; a fixed fifth of the
-// questions (by a hash of their text) is held out: no training prompt contains them under any limit,
-// and the held-out prompts contain nothing else.
+// A problem is a question with a limit (3 to 7 words). A fixed fifth of the questions (by a hash of
+// their text) is held out: no training prompt contains them under any limit, and the held-out
+// prompts contain nothing else.
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdint.h>
@@ -25,50 +28,108 @@
 #include "../../data.h"
 #include "../../tokenizer.h"
 
-static const char *animals[] = {"cat", "dog", "cow", "duck", "sheep", "lion", "horse", "owl", "frog", "bee", "panda",
-                                "rabbit", "shark", "koala", "goat", "pig", "wolf", "bear", "mouse", "eagle", "camel",
-                                "penguin", "dolphin", "fox", "zebra", "tiger", "parrot", "snake", NULL};
-static const char *countries[] = {"France", "Japan", "Italy", "Spain", "Germany", "Egypt", "Canada", "Brazil", "China",
-                                  "India", "Russia", "Mexico", "Kenya", "Peru", "Greece", "Norway", "Sweden", "Ireland",
-                                  "Portugal", "Turkey", "Australia", "Argentina", "Poland", "Chile", NULL};
-static const char *things[] = {"a banana", "grass", "the sky", "snow", "a tomato", "coal", "an orange", "milk",
-                               "a lemon", "the sun", "a strawberry", "chocolate", "an apple", "the ocean", "a carrot",
-                               "a cloud", "blood", "a lime", "a pumpkin", "an egg", "the moon", "sand", NULL};
-static const char *adjectives[] = {"hot", "big", "fast", "happy", "light", "old", "up", "wet", "tall", "hard", "early",
-                                   "loud", "rich", "full", "strong", "clean", "open", "young", "thick", "sweet", "near",
-                                   "bright", "quiet", "heavy", NULL};
-static const char *activities[] = {"sleep", "cook", "read books", "travel", "exercise", "sing", "laugh", "save money",
-                                   "drink coffee", "plant trees", "go to school", "keep pets", "play games", "dance",
-                                   "write letters", "learn languages", "wear hats", "take photos", "go fishing",
-                                   "paint houses", NULL};
-static const char *objects[] = {"a hammer", "a spoon", "a key", "a ladder", "a pencil", "a towel", "a clock", "a map",
-                                "a rope", "a candle", "a broom", "a bucket", "a needle", "a shovel", "an umbrella",
-                                "a mirror", "a wallet", "a kettle", "a blanket", "a compass", "a saw", "a magnet", NULL};
-static const char *materials_of[] = {"a window", "a shoe", "a book", "a coin", "a chair", "a bottle", "a tire", "a shirt",
-                                     "a brick", "a pillow", "a cup", "a fork", "a bridge", "a boat", "a basket", "a tent",
-                                     "a guitar", "a kite", NULL};
-static const char *tasks[] = {"boil an egg", "tie a shoe", "make tea", "plant a seed", "wash your hands", "fly a kite",
-                              "brush your teeth", "make toast", "ride a bike", "fold a shirt", "light a candle",
-                              "bake bread", "catch a fish", "build a fire", "send a letter", "cross a street", NULL};
-static const char *categories[] = {"fruit", "color", "vegetable", "sport", "flower", "bird", "tree", "planet", "metal",
-                                   "musical instrument", "drink", "vehicle", "language", "month", "dessert", "tool",
-                                   "insect", "game", "mountain", "river", NULL};
-static const char *events[] = {"ice melts", "water boils", "it rains", "the sun sets", "a seed grows", "milk goes bad",
-                               "a balloon pops", "bread is toasted", "iron rusts", "leaves fall", "a candle burns",
-                               "snow falls", "a volcano erupts", "the wind blows", NULL};
+// The facts: a question form and, per subject, the accepted answers ("|" between them), written
+// as normalized() writes text: lower case, letters and digits, one space apart ("Bogota" has no
+// accent; "bras lia" is what normalized("Bras\u00edlia") gives).
+typedef struct { const char *subject, *answers; } Fact;
+static const Fact capitals[] = {
+    {"France", "paris"}, {"Japan", "tokyo"}, {"Italy", "rome"}, {"Spain", "madrid"}, {"Germany", "berlin"},
+    {"Egypt", "cairo"}, {"Canada", "ottawa"}, {"Russia", "moscow"}, {"China", "beijing|peking"},
+    {"India", "new delhi|delhi"}, {"England", "london"}, {"Greece", "athens"}, {"Norway", "oslo"},
+    {"Sweden", "stockholm"}, {"Ireland", "dublin"}, {"Portugal", "lisbon"}, {"Poland", "warsaw"},
+    {"Austria", "vienna"}, {"Hungary", "budapest"}, {"the Czech Republic", "prague"}, {"Denmark", "copenhagen"},
+    {"Finland", "helsinki"}, {"the Netherlands", "amsterdam"}, {"Belgium", "brussels"}, {"Switzerland", "bern|berne"},
+    {"Turkey", "ankara"}, {"Mexico", "mexico city"}, {"Argentina", "buenos aires"}, {"Peru", "lima"},
+    {"Chile", "santiago"}, {"Colombia", "bogota|bogot"}, {"Kenya", "nairobi"}, {"Thailand", "bangkok"},
+    {"Vietnam", "hanoi"}, {"South Korea", "seoul"}, {"Indonesia", "jakarta"}, {"the Philippines", "manila"},
+    {"Australia", "canberra"}, {"Cuba", "havana"}, {"Iran", "tehran"}, {"Iraq", "baghdad"}, {"Nigeria", "abuja"},
+    {"Ethiopia", "addis ababa"}, {"Morocco", "rabat"}, {"Brazil", "brasilia|bras lia"},
+    {"the United States", "washington"}, {"Ukraine", "kyiv|kiev"}, {"Romania", "bucharest"},
+    {"Pakistan", "islamabad"}, {"Saudi Arabia", "riyadh"}, {"Lebanon", "beirut"}, {"Syria", "damascus"},
+    {"Nepal", "kathmandu"}, {"Bangladesh", "dhaka|dacca"}, {"Malaysia", "kuala lumpur"},
+    {"New Zealand", "wellington"}, {"Iceland", "reykjavik|reykjav k"}, {"Scotland", "edinburgh"},
+    {"Venezuela", "caracas"}, {"Afghanistan", "kabul"}, {"Bulgaria", "sofia"}, {"Serbia", "belgrade"},
+    {"Croatia", "zagreb"}, {"Jamaica", "kingston"}, {"Ghana", "accra"}, {"Uganda", "kampala"}, {"Qatar", "doha"},
+    {"Taiwan", "taipei"}, {"Mongolia", "ulaanbaatar|ulan bator"}, {"Estonia", "tallinn"}, {"Latvia", "riga"},
+    {"Lithuania", "vilnius"}, {NULL, NULL}};
+static const Fact opposites[] = {
+    {"hot", "cold"}, {"big", "small|little|tiny"}, {"fast", "slow"}, {"happy", "sad|unhappy"}, {"old", "young|new"},
+    {"up", "down"}, {"wet", "dry"}, {"tall", "short"}, {"early", "late"}, {"rich", "poor"}, {"full", "empty"},
+    {"strong", "weak"}, {"clean", "dirty"}, {"open", "closed|shut"}, {"thick", "thin"}, {"near", "far"},
+    {"heavy", "light"}, {"day", "night"}, {"black", "white"}, {"left", "right"}, {"good", "bad|evil"},
+    {"high", "low"}, {"long", "short"}, {"in", "out"}, {"on", "off"}, {"yes", "no"}, {"win", "lose"},
+    {"push", "pull"}, {"true", "false"}, {"love", "hate"}, {"alive", "dead"}, {"inside", "outside"},
+    {"above", "below|beneath|under"}, {"first", "last"}, {"give", "take|receive"}, {"laugh", "cry"},
+    {"buy", "sell"}, {"north", "south"}, {"east", "west"}, {"summer", "winter"}, {"boy", "girl"},
+    {"man", "woman"}, {"king", "queen"}, {"brother", "sister"}, {"question", "answer"}, {"friend", "enemy|foe"},
+    {"war", "peace"}, {"top", "bottom"}, {"front", "back|rear"}, {"wide", "narrow"}, {"deep", "shallow"},
+    {"smooth", "rough"}, {"cheap", "expensive|costly"}, {"safe", "dangerous|unsafe"}, {"start", "finish|end|stop"},
+    {"light", "dark|heavy"}, {"hard", "soft|easy"}, {"loud", "quiet|soft|silent"}, {"sweet", "sour|bitter|salty"},
+    {"bright", "dark|dim"}, {"cold", "hot|warm"}, {"small", "big|large"}, {"sad", "happy|glad"}, {"dark", "light|bright"},
+    {"empty", "full"}, {NULL, NULL}};
+static const Fact colors[] = {
+    {"grass", "green"}, {"the sky", "blue"}, {"snow", "white"}, {"a banana", "yellow"}, {"a tomato", "red"},
+    {"coal", "black"}, {"milk", "white"}, {"a lemon", "yellow"}, {"a strawberry", "red"}, {"chocolate", "brown"},
+    {"a carrot", "orange"}, {"blood", "red"}, {"a lime", "green"}, {"a pumpkin", "orange"}, {"a crow", "black"},
+    {"a flamingo", "pink"}, {"an emerald", "green"}, {"a ruby", "red"}, {"a sapphire", "blue"}, {"a cherry", "red"},
+    {"a polar bear", "white"}, {"an eggplant", "purple"}, {"a plum", "purple"}, {"a fire truck", "red"},
+    {"a school bus", "yellow"}, {"the ocean", "blue"}, {"an elephant", "gray|grey"}, {"salt", "white"},
+    {"ash", "gray|grey"}, {"a raven", "black"}, {"a canary", "yellow"}, {"a frog", "green"}, {"a leaf", "green"},
+    {"charcoal", "black"}, {"gold", "gold|golden|yellow"}, {"a cucumber", "green"}, {"a sunflower", "yellow"},
+    {"an orange", "orange"}, {NULL, NULL}};
+static const Fact sounds[] = {
+    {"dog", "bark|barks|woof|barking"}, {"cat", "meow|meows|purr|purrs|miaow"}, {"cow", "moo|moos"},
+    {"duck", "quack|quacks"}, {"sheep", "baa|bleat|bleats"}, {"lion", "roar|roars"},
+    {"horse", "neigh|neighs|whinny"}, {"owl", "hoot|hoots"}, {"pig", "oink|oinks|grunt|grunts"},
+    {"frog", "croak|croaks|ribbit"}, {"snake", "hiss|hisses"}, {"bee", "buzz|buzzes|hum"}, {"wolf", "howl|howls"},
+    {"mouse", "squeak|squeaks"}, {"rooster", "cock a doodle doo|crow|crows"}, {"donkey", "bray|brays|hee haw"},
+    {"chicken", "cluck|clucks"}, {"goat", "baa|bleat|bleats|maa"}, {"elephant", "trumpet|trumpets"},
+    {"crow", "caw|caws"}, {"turkey", "gobble|gobbles"}, {"dove", "coo|coos"}, {"bear", "growl|growls|roar"},
+    {NULL, NULL}};
+static const Fact counts[] = {
+    {"legs does a spider have", "8|eight"}, {"days are in a week", "7|seven"}, {"months are in a year", "12|twelve"},
+    {"hours are in a day", "24|twenty four"}, {"minutes are in an hour", "60|sixty"},
+    {"seconds are in a minute", "60|sixty"}, {"legs does a dog have", "4|four"}, {"wheels does a bicycle have", "2|two"},
+    {"sides does a triangle have", "3|three"}, {"sides does a square have", "4|four"}, {"legs does a bird have", "2|two"},
+    {"legs does an insect have", "6|six"}, {"days are in a year", "365"}, {"continents are there", "7|seven"},
+    {"planets are in the solar system", "8|eight"}, {"players are on a soccer team", "11|eleven"},
+    {"strings does a guitar have", "6|six"}, {"arms does an octopus have", "8|eight"}, {"eyes does a person have", "2|two"},
+    {"fingers are on one hand", "5|five"}, {"letters are in the English alphabet", "26|twenty six"},
+    {"colors are in a rainbow", "7|seven"}, {"wheels does a car have", "4|four"}, {"hearts does an octopus have", "3|three"},
+    {"sides does a hexagon have", "6|six"}, {"sides does an octagon have", "8|eight"}, {"weeks are in a year", "52"},
+    {"years are in a century", "100|hundred"}, {"legs does a horse have", "4|four"}, {"wheels does a tricycle have", "3|three"},
+    {NULL, NULL}};
+static const Fact babies[] = {
+    {"dog", "puppy|pup|puppies|pups"}, {"cat", "kitten|kittens|kitty"}, {"cow", "calf|calves"}, {"sheep", "lamb|lambs"},
+    {"horse", "foal|colt|filly"}, {"duck", "duckling|ducklings"}, {"frog", "tadpole|tadpoles|froglet"},
+    {"bear", "cub|cubs"}, {"lion", "cub|cubs"}, {"goat", "kid|kids"}, {"pig", "piglet|piglets"},
+    {"kangaroo", "joey|joeys"}, {"swan", "cygnet|cygnets"}, {"deer", "fawn|fawns"}, {"hen", "chick|chicks"},
+    {"goose", "gosling|goslings"}, {"owl", "owlet|owlets"}, {"tiger", "cub|cubs"}, {"eagle", "eaglet|eaglets"},
+    {"whale", "calf|calves"}, {"elephant", "calf|calves"}, {"butterfly", "caterpillar|larva"}, {NULL, NULL}};
+static const Fact past_tenses[] = {
+    {"go", "went"}, {"eat", "ate"}, {"see", "saw"}, {"run", "ran"}, {"swim", "swam"}, {"write", "wrote"},
+    {"buy", "bought"}, {"think", "thought"}, {"bring", "brought"}, {"catch", "caught"}, {"teach", "taught"},
+    {"drink", "drank"}, {"sing", "sang"}, {"speak", "spoke"}, {"take", "took"}, {"give", "gave"}, {"come", "came"},
+    {"fly", "flew"}, {"drive", "drove"}, {"break", "broke"}, {"choose", "chose"}, {"forget", "forgot"},
+    {"sleep", "slept"}, {"feel", "felt"}, {"keep", "kept"}, {"leave", "left"}, {"meet", "met"}, {"sit", "sat"},
+    {"stand", "stood"}, {"win", "won"}, {"tell", "told"}, {"sell", "sold"}, {"find", "found"}, {"make", "made"},
+    {"know", "knew"}, {"grow", "grew"}, {"throw", "threw"}, {"draw", "drew"}, {"fall", "fell"}, {"hold", "held"},
+    {NULL, NULL}};
+static const Fact plurals[] = {
+    {"mouse", "mice"}, {"child", "children"}, {"foot", "feet"}, {"tooth", "teeth"}, {"man", "men"},
+    {"woman", "women"}, {"goose", "geese"}, {"person", "people|persons"}, {"ox", "oxen"}, {"cactus", "cacti|cactuses"},
+    {"knife", "knives"}, {"leaf", "leaves"}, {"wolf", "wolves"}, {"life", "lives"}, {"box", "boxes"},
+    {"city", "cities"}, {"baby", "babies"}, {"bus", "buses|busses"}, {"potato", "potatoes"}, {"wife", "wives"},
+    {NULL, NULL}};
 
-typedef struct { const char *form; const char **fillers; } Template;
-static const Template templates[] = {
-    {"What is the capital of %s?", countries},   {"What color is %s?", things},
-    {"What sound does a %s make?", animals},     {"What is the opposite of %s?", adjectives},
-    {"What does a %s eat?", animals},            {"Where does a %s live?", animals},
-    {"Why do people %s?", activities},           {"What is %s used for?", objects},
-    {"What is %s made of?", materials_of},       {"How do you %s?", tasks},
-    {"Name a %s.", categories},                  {"What is your favorite %s?", categories},
-    {"What happens when %s?", events},           {"Describe %s.", things},
-    {"What is a %s like?", animals},             {"Which languages are spoken in %s?", countries},
+typedef struct { const char *form; const Fact *facts; } Category;
+static const Category categories[] = {
+    {"What is the capital of %s?", capitals}, {"What is the opposite of %s?", opposites},
+    {"What color is %s?", colors},            {"What sound does a %s make?", sounds},
+    {"How many %s?", counts},                 {"What is a baby %s called?", babies},
+    {"What is the past tense of %s?", past_tenses}, {"What is the plural of %s?", plurals},
 };
-enum { N_TEMPLATES = sizeof templates / sizeof templates[0], MIN_LIMIT = 4, MAX_LIMIT = 8 };
+enum { N_CATEGORIES = sizeof categories / sizeof categories[0], MIN_LIMIT = 3, MAX_LIMIT = 7, QUESTION_MAX = 160 };
 static const char *INSTRUCTION = " Answer in at most %d words.";
 
 static uint64_t fnv1a(const char *s) {
@@ -84,23 +145,22 @@ static uint32_t rnd(void) { // xorshift64*
     return (uint32_t)((rng_state * 2685821657736338717ULL) >> 32);
 }
 
-// every prompt of a split (each question under each limit), shuffled by seed; prints the first n
+// every prompt of a split (each question under each limit), shuffled by seed; prints the first n,
+// each with its accepted answers (other keys than "prompt" are ignored by `repo sample`)
+typedef struct { char text[QUESTION_MAX + 40]; const char *answers; } Problem;
 static void print_prompts(int test_split, int n, int seed) {
     int cap = 0, count = 0;
-    for (int t = 0; t < N_TEMPLATES; t++) for (int f = 0; templates[t].fillers[f]; f++) cap += MAX_LIMIT - MIN_LIMIT + 1;
-    char **all = malloc(cap * sizeof(char *));
-    if (!all) die("out of memory");
-    for (int t = 0; t < N_TEMPLATES; t++)
-        for (int f = 0; templates[t].fillers[f]; f++) {
-            char question[160];
-            snprintf(question, sizeof question, templates[t].form, templates[t].fillers[f]);
+    for (int c = 0; c < N_CATEGORIES; c++) for (int f = 0; categories[c].facts[f].subject; f++) cap += MAX_LIMIT - MIN_LIMIT + 1;
+    Problem *all = xmalloc(cap * sizeof(Problem));
+    for (int c = 0; c < N_CATEGORIES; c++)
+        for (int f = 0; categories[c].facts[f].subject; f++) {
+            char question[QUESTION_MAX];
+            snprintf(question, sizeof question, categories[c].form, categories[c].facts[f].subject);
             if (held_out(question) != test_split) continue;
-            for (int limit = MIN_LIMIT; limit <= MAX_LIMIT; limit++) {
-                all[count] = malloc(sizeof question + 40);
-                if (!all[count]) die("out of memory");
-                snprintf(all[count], sizeof question + 40, "%s", question);
-                snprintf(all[count] + strlen(question), 40, INSTRUCTION, limit);
-                count++;
+            for (int limit = MIN_LIMIT; limit <= MAX_LIMIT; limit++, count++) {
+                int k = snprintf(all[count].text, sizeof all[count].text, "%s", question);
+                snprintf(all[count].text + k, sizeof all[count].text - k, INSTRUCTION, limit);
+                all[count].answers = categories[c].facts[f].answers;
             }
         }
     if (n < 0) n = count;
@@ -108,16 +168,16 @@ static void print_prompts(int test_split, int n, int seed) {
     rng_state = 0x9E3779B97F4A7C15ULL * (uint64_t)(seed + 1);
     for (int i = count - 1; i > 0; i--) { // Fisher-Yates
         int j = (int)(rnd() % (uint32_t)(i + 1));
-        char *s = all[i]; all[i] = all[j]; all[j] = s;
+        Problem t = all[i]; all[i] = all[j]; all[j] = t;
     }
     for (int i = 0; i < n; i++) {
         cJSON *line = cJSON_CreateObject();
-        cJSON_AddStringToObject(line, "prompt", all[i]);
+        cJSON_AddStringToObject(line, "prompt", all[i].text);
+        cJSON_AddStringToObject(line, "answers", all[i].answers);
         char *text = cJSON_PrintUnformatted(line);
         printf("%s\n", text);
         free(text); cJSON_Delete(line);
     }
-    for (int i = 0; i < count; i++) free(all[i]);
     free(all);
 }
 
@@ -148,31 +208,99 @@ static int count_words(const char *s) {
     return words;
 }
 
-// 1 if the answer ended (the template's end of turn as its last token) within the sample and has
-// 1..limit words, else 0. *words gets the word count of the answer (complete or not).
-static int follows(const Verifier *v, const int *ids, int n, int limit, int *words) {
+// for the pairs' text fields (JSON wants UTF-8): a sample may end inside a multi-byte character,
+// so each byte that does not start a valid sequence becomes U+FFFD, as Hugging Face's decode does
+static char *valid_utf8(const char *s) {
+    size_t n = strlen(s), k = 0;
+    char *out = xmalloc(3 * n + 1);
+    for (size_t i = 0; i < n;) {
+        const unsigned char *c = (const unsigned char *)s + i;
+        int len = c[0] < 0x80 ? 1 : (c[0] >> 5) == 6 ? 2 : (c[0] >> 4) == 14 ? 3 : (c[0] >> 3) == 30 ? 4 : 0;
+        for (int j = 1; j < len; j++) if (i + j >= n || (c[j] & 0xC0) != 0x80) len = 0;
+        if (len == 2 && c[0] < 0xC2) len = 0;                                    // overlong
+        if (len == 3 && ((c[0] == 0xE0 && c[1] < 0xA0) || (c[0] == 0xED && c[1] >= 0xA0))) len = 0; // overlong, surrogate
+        if (len == 4 && ((c[0] == 0xF0 && c[1] < 0x90) || c[0] > 0xF4 || (c[0] == 0xF4 && c[1] >= 0x90))) len = 0;
+        if (len) { memcpy(out + k, c, len); k += len; i += len; }
+        else { memcpy(out + k, "\xEF\xBF\xBD", 3); k += 3; i++; }
+    }
+    out[k] = 0;
+    return out;
+}
+
+// the words of a text, lower-cased, letters and digits only, one space apart: "Why do people
+// sing?" -> "why do people sing"
+static char *normalized(const char *s) {
+    char *out = xmalloc(strlen(s) + 1), *o = out;
+    for (; *s; s++) {
+        if (isalnum((unsigned char)*s)) *o++ = (char)tolower((unsigned char)*s);
+        else if (o > out && o[-1] != ' ') *o++ = ' ';
+    }
+    if (o > out && o[-1] == ' ') o--;
+    *o = 0;
+    return out;
+}
+
+// the fact a question asks for: its accepted answers, NULL if the question is not one of the bank's
+static const char *answers_of(const char *question) {
+    for (int c = 0; c < N_CATEGORIES; c++)
+        for (int f = 0; categories[c].facts[f].subject; f++) {
+            char q[QUESTION_MAX];
+            snprintf(q, sizeof q, categories[c].form, categories[c].facts[f].subject);
+            if (!strcmp(q, question)) return categories[c].facts[f].answers;
+        }
+    return NULL;
+}
+
+// what the verifier needs of a prompt, read back from its decoded text "...\n{question} Answer in
+// at most {limit} words.": the limit and the question's accepted answers
+typedef struct { int limit; const char *answers; char *text; } Prompt;
+static Prompt parse_prompt(const Verifier *v, cJSON *prompt_ids, int line_no) {
+    if (!cJSON_IsArray(prompt_ids)) die("%s:%d: expected {\"prompt_ids\": [...], \"samples\": [...]}", v->path, line_no);
+    int n, *ids = ids_of(prompt_ids, &n, v->path, line_no);
+    Prompt p;
+    p.text = tokenizer_decode(v->tok, ids, n, NULL);
+    free(ids);
+    if (!p.text) die("out of memory");
+    char *at = strstr(p.text, " Answer in at most ");
+    if (!at || sscanf(at, " Answer in at most %d words.", &p.limit) != 1 || p.limit < 1)
+        die("%s:%d: the prompt has no \"Answer in at most N words.\"", v->path, line_no);
+    char *start = at;
+    while (start > p.text && start[-1] != '\n') start--; // the question starts the user's line
+    *at = 0;
+    p.answers = answers_of(start);
+    if (!p.answers) die("%s:%d: \"%s\" is not one of the task's questions (data/smol/smol.c)", v->path, line_no, start);
+    *at = ' ';
+    return p;
+}
+
+// does the normalized text hold one of the answers ("a|b c") as whole words?
+static int has_answer(const char *text, const char *answers) {
+    size_t n = strlen(text);
+    char *padded = xmalloc(n + 3);
+    snprintf(padded, n + 3, " %s ", text);
+    int found = 0;
+    for (const char *a = answers; *a && !found;) {
+        size_t k = strcspn(a, "|");
+        char want[QUESTION_MAX];
+        snprintf(want, sizeof want, " %.*s ", (int)k, a);
+        found = strstr(padded, want) != NULL;
+        a += k + (a[k] == '|');
+    }
+    free(padded);
+    return found;
+}
+
+// 1 if the answer ended (the template's end of turn as its last token) within the sample, has
+// 1..limit words and holds an accepted answer; else 0. *words gets its word count.
+static int follows(const Verifier *v, const Prompt *p, const int *ids, int n, int *words) {
     int complete = n > 0 && ids[n - 1] == v->end_of_turn;
     char *text = tokenizer_decode(v->tok, ids, complete ? n - 1 : n, NULL);
     if (!text) die("out of memory");
     *words = count_words(text);
-    free(text);
-    return complete && *words >= 1 && *words <= limit;
-}
-
-// the limit N, read back from the decoded prompt's "Answer in at most N words."
-static int prompt_limit(const Verifier *v, cJSON *prompt_ids, int line_no, char **prompt_text) {
-    if (!cJSON_IsArray(prompt_ids)) die("%s:%d: expected {\"prompt_ids\": [...], \"samples\": [...]}", v->path, line_no);
-    int n, *ids = ids_of(prompt_ids, &n, v->path, line_no);
-    char *text = tokenizer_decode(v->tok, ids, n, NULL);
-    free(ids);
-    if (!text) die("out of memory");
-    const char *at = strstr(text, "Answer in at most ");
-    int limit;
-    if (!at || sscanf(at, "Answer in at most %d words.", &limit) != 1 || limit < 1)
-        die("%s:%d: the prompt has no \"Answer in at most N words.\"", v->path, line_no);
-    if (prompt_text) *prompt_text = text;
-    else free(text);
-    return limit;
+    char *answer = normalized(text);
+    int right = has_answer(answer, p->answers);
+    free(answer); free(text);
+    return complete && *words >= 1 && *words <= p->limit && right;
 }
 
 typedef struct {
@@ -184,19 +312,49 @@ typedef struct {
     int pairs, ties;
 } Ctx;
 
+// one pair: the first sample that follows the limit against the first that does not; none when
+// every sample agrees
+static void write_pair(Ctx *c, cJSON *line, int line_no, const Prompt *p, cJSON *chosen, cJSON *rejected) {
+    if (!chosen || !rejected) { c->ties++; return; }
+    cJSON *pair = cJSON_CreateObject();
+    cJSON_AddNumberToObject(pair, "id", line_no);
+    cJSON_AddItemToObject(pair, "prompt_ids", cJSON_Duplicate(cJSON_GetObjectItem(line, "prompt_ids"), 1));
+    cJSON_AddItemToObject(pair, "chosen_ids", cJSON_Duplicate(chosen, 1));
+    cJSON_AddItemToObject(pair, "rejected_ids", cJSON_Duplicate(rejected, 1));
+    cJSON_AddNumberToObject(pair, "limit", p->limit);
+    cJSON_AddStringToObject(pair, "answers", p->answers);
+    char *shown = valid_utf8(p->text);
+    cJSON_AddStringToObject(pair, "prompt_text", shown);
+    free(shown);
+    cJSON *sides[2] = {chosen, rejected};
+    const char *keys[2] = {"chosen_text", "rejected_text"};
+    for (int k = 0; k < 2; k++) {
+        int n, *ids = ids_of(sides[k], &n, c->v.path, line_no);
+        char *text = tokenizer_decode(c->v.tok, ids, n, NULL);
+        if (!text) die("out of memory");
+        shown = valid_utf8(text);
+        cJSON_AddStringToObject(pair, keys[k], shown);
+        free(shown); free(text); free(ids);
+    }
+    char *json = cJSON_PrintUnformatted(pair);
+    fprintf(c->out->f, "%s\n", json);
+    free(json); cJSON_Delete(pair);
+    c->pairs++;
+}
+
 static void each_line(void *obj, int line_no, void *vctx) {
     Ctx *c = vctx;
     cJSON *line = obj, *samples = cJSON_GetObjectItem(line, "samples");
     if (!cJSON_IsArray(samples) || cJSON_GetArraySize(samples) == 0)
         die("%s:%d: expected {\"prompt_ids\": [...], \"samples\": [...]}", c->v.path, line_no);
-    char *prompt_text = NULL;
-    int limit = prompt_limit(&c->v, cJSON_GetObjectItem(line, "prompt_ids"), line_no, c->out ? &prompt_text : NULL);
+    Prompt p = parse_prompt(&c->v, cJSON_GetObjectItem(line, "prompt_ids"), line_no);
+    int limit = p.limit;
     cJSON *chosen = NULL, *rejected = NULL;
     int j = 0;
     for (cJSON *s = samples->child; s; s = s->next, j++) {
         if (!cJSON_IsArray(s)) die("%s:%d: each sample must be a list of token ids", c->v.path, line_no);
         int n, words, *ids = ids_of(s, &n, c->v.path, line_no);
-        int ok = follows(&c->v, ids, n, limit, &words);
+        int ok = follows(&c->v, &p, ids, n, &words);
         if (j == 0) {
             c->greedy_ok += ok;
             if (limit <= MAX_LIMIT) { c->by_limit[limit][0] += ok; c->by_limit[limit][1]++; }
@@ -210,29 +368,8 @@ static void each_line(void *obj, int line_no, void *vctx) {
         free(ids);
     }
     c->prompts++;
-    if (!c->out) return;
-    if (!chosen || !rejected) { c->ties++; free(prompt_text); return; }
-    // one pair: the first sample that follows the limit against the first that does not
-    cJSON *pair = cJSON_CreateObject();
-    cJSON_AddNumberToObject(pair, "id", line_no);
-    cJSON_AddItemToObject(pair, "prompt_ids", cJSON_Duplicate(cJSON_GetObjectItem(line, "prompt_ids"), 1));
-    cJSON_AddItemToObject(pair, "chosen_ids", cJSON_Duplicate(chosen, 1));
-    cJSON_AddItemToObject(pair, "rejected_ids", cJSON_Duplicate(rejected, 1));
-    cJSON_AddNumberToObject(pair, "limit", limit);
-    cJSON_AddStringToObject(pair, "prompt_text", prompt_text);
-    cJSON *sides[2] = {chosen, rejected};
-    const char *keys[2] = {"chosen_text", "rejected_text"};
-    for (int k = 0; k < 2; k++) {
-        int n, *ids = ids_of(sides[k], &n, c->v.path, line_no);
-        char *text = tokenizer_decode(c->v.tok, ids, n, NULL);
-        if (!text) die("out of memory");
-        cJSON_AddStringToObject(pair, keys[k], text);
-        free(text); free(ids);
-    }
-    char *json = cJSON_PrintUnformatted(pair);
-    fprintf(c->out->f, "%s\n", json);
-    free(json); cJSON_Delete(pair); free(prompt_text);
-    c->pairs++;
+    if (c->out) write_pair(c, line, line_no, &p, chosen, rejected);
+    free(p.text);
 }
 
 int main(int argc, char **argv) {
