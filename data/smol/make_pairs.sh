@@ -16,7 +16,8 @@ rm -rf "$W"; mkdir -p "$W"
 t0=$(date +%s)
 $S/smol prompts --split test --n 200 --seed 2 > "$W/test_prompts.jsonl"
 N_TRAIN=${SMOL_PAIRS_CHECK:-400}
-$S/smol prompts --split train --n 400 --seed 1 | head -n "$N_TRAIN" > "$W/train_prompts.jsonl"
+$S/smol prompts --split train --n 400 --seed 1 > "$W/train_prompts_all.jsonl"
+head -n "$N_TRAIN" "$W/train_prompts_all.jsonl" > "$W/train_prompts.jsonl"
 ./repo sample --model $MODEL --prompts "$W/train_prompts.jsonl" --n 4 $THREADS --temperature 0.8 --max-new $MAX_NEW --seed 1 \
     --out "$W/samples.jsonl"
 $S/smol score --samples "$W/samples.jsonl" --model $MODEL
