@@ -43,7 +43,7 @@ for seed in $SEEDS; do
     echo "== after training (seed $seed)"
     after=$(greedy "$d/model" "$d/greedy_after.jsonl"); echo "$after"
     Y=$(acc "$after")
-    n=$(wc -l < "$d/log.jsonl"); w=$(( n / 10 > 0 ? n / 10 : 1 ))
+    n=$(wc -l < "$d/log.jsonl"); w=$(( n / 6 > 0 ? n / 6 : 1 )) # a sixth of the steps: 3 of 18
     echo
     echo "held-out greedy accuracy: $X -> $Y ($N prompts)"
     echo "filtered pairs (M >= gamma): $(frac "$d/log.jsonl" 1 $w) in the first $w steps -> $(frac "$d/log.jsonl" $((n - w + 1)) $n) in the last $w"
@@ -57,7 +57,7 @@ if [ "$SEEDS" != "${SEEDS%% *}" ]; then # several seeds: the gain's spread
     echo
     echo "$gains" | awk '{ for (i = 1; i <= NF; i++) { s += $i; q += $i * $i } m = s / NF; sd = NF > 1 ? sqrt((q - NF * m * m) / (NF - 1)) : 0
         printf "held-out gain over %d seeds: %+.4f ± %.4f (mean ± sample std; per seed:%s); %s\n", NF, m, sd, $0,
-               m - sd > 0 ? "larger than its spread" : "NOT larger than its spread" }'
+               (m - sd > 0 ? "larger than its spread" : "NOT larger than its spread") }'
 fi
 echo "took $(( $(date +%s) - t0 )) s"
 [ -z "$worse" ] || { echo "repo: error: held-out accuracy did not improve (seeds:$worse; $X before)" >&2; exit 1; }
