@@ -62,12 +62,12 @@ for s in $SEEDS; do
     for c in $CONFIGS; do run "$c" "$s" $(config "$c"); done
 done
 
-# ---- summary: held-out accuracy and filtered fraction (first and last tenth of the steps), mean ± std over seeds
+# ---- summary: held-out accuracy and filtered fraction (first and last sixth of the steps), mean ± std over seeds
 field() { sed -n "s/.*\"$1\": *\([-0-9.eE+naif]*\).*/\1/p" "$2"; } # field KEY LOG: one value per step
 {
     for d in "$E"/runs/*/seed*; do
         [ -f "$d/score.txt" ] || continue
-        n=$(wc -l < "$d/log.jsonl"); w=$(( n / 10 > 0 ? n / 10 : 1 ))
+        n=$(wc -l < "$d/log.jsonl"); w=$(( n / 6 > 0 ? n / 6 : 1 ))
         first=$(field filtered_frac "$d/log.jsonl" | head -n $w | awk '{ s += $1 } END { print s / NR }')
         last=$(field filtered_frac "$d/log.jsonl" | tail -n $w | awk '{ s += $1 } END { print s / NR }')
         printf "%s\t%s\t%s\t%s\n" "$(basename "$(dirname "$d")")" "$(acc "$d/score.txt")" "$first" "$last"
@@ -76,13 +76,13 @@ field() { sed -n "s/.*\"$1\": *\([-0-9.eE+naif]*\).*/\1/p" "$2"; } # field KEY L
 for c in $ALL; do
     awk -F'\t' -v c="$c" '$1 == c { n++; for (k = 2; k <= 4; k++) { s[k] += $k; q[k] += $k * $k } }
         END { if (!n) exit; printf "%s\t%d", c, n
-              for (k = 2; k <= 4; k++) { m = s[k] / n; v = (q[k] - n * m * m) / (n > 1 ? n - 1 : 1); printf "\t%.4f\t%.4f", m, v > 0 ? sqrt(v) : 0 }
+              for (k = 2; k <= 4; k++) { m = s[k] / n; v = (q[k] - n * m * m) / (n > 1 ? n - 1 : 1); printf "\t%.4f\t%.4f", m, (v > 0 ? sqrt(v) : 0) }
               printf "\n" }' "$E/per_run.tsv"
 done > "$E/summary.tsv"
 {
     echo "held-out greedy accuracy before training: $before ($(wc -l < "$PROMPTS") prompts)"
     echo
-    echo "| configuration | held-out greedy accuracy | filtered fraction, first tenth of steps | last tenth | seeds |"
+    echo "| configuration | held-out greedy accuracy | filtered fraction, first sixth of steps | last sixth | seeds |"
     echo "|---|---|---|---|---|"
     awk -F'\t' '{ printf "| `%s` | %.3f ± %.3f | %.2f ± %.2f | %.2f ± %.2f | %d |\n", $1, $3, $4, $5, $6, $7, $8, $2 }' "$E/summary.tsv"
 } > "$E/summary.md"
