@@ -8,7 +8,7 @@ LDLIBS = -lcjson -lpcre2-8 -lm
 SOURCES = repo.c checkpoint.c io.c tokenizer.c data.c outdir.c dist.c matmul.c
 HEADERS = model.h io.h tokenizer.h gguf.h data.h outdir.h dist.h matmul.h
 
-.PHONY: all test test-asan fuzz run policy experiments smollm2 clean cuda cuda-mpi
+.PHONY: all test test-asan fuzz run policy experiments smollm2 smol smol-pairs smol-experiments clean cuda cuda-mpi
 
 all: repo
 
@@ -60,6 +60,10 @@ tests/compare: tests/compare.c io.c io.h
 data/arith/arith: data/arith/arith.c io.c io.h
 	$(CC) -O2 -Wall -Wextra -o $@ data/arith/arith.c io.c $(LDLIBS)
 
+# the real-model job's task: prompts with a word limit and its verifier (decodes with the model's tokenizer)
+data/smol/smol: data/smol/smol.c data.c data.h tokenizer.c tokenizer.h io.c io.h outdir.c outdir.h gguf.o
+	$(CC) -O2 -Wall -Wextra -o $@ data/smol/smol.c data.c tokenizer.c io.c outdir.c gguf.o $(LDLIBS)
+
 # the main job on the embedded default (data/arith/run.sh says what it does)
 run:
 	@bash tests/install_deps.sh build
@@ -84,6 +88,21 @@ $(SMOLLM2):
 # rebuilds the shipped policy and pairs from scratch
 policy: repo data/arith/arith
 	bash data/arith/make_policy.sh
+
+# SmolLM2-135M-Instruct learns from its own preference pairs to answer right within a word limit
+# (data/smol/run.sh says what it does; data/smol/README.md the results)
+smol: smollm2
+	@bash tests/install_deps.sh build
+	@$(MAKE) --no-print-directory repo data/smol/smol
+	@bash data/smol/run.sh
+
+# rebuilds data/smol/pairs.jsonl and data/smol/test_prompts.jsonl from SmolLM2's own samples
+smol-pairs: smollm2 repo data/smol/smol
+	bash data/smol/make_pairs.sh
+
+# RePO against SimPO, DPO, IPO and SFT on the smol pairs, 3 seeds each (long: see data/smol/README.md)
+smol-experiments: smollm2 repo data/smol/smol
+	bash data/smol/experiments.sh
 
 # the tests: installs what they need (Debian packages, PyTorch references in .venv) first
 test:
@@ -127,5 +146,5 @@ repo_reference_kernels: $(SOURCES) $(HEADERS) gguf.o
 
 clean:
 	rm -f repo repo_cuda repo_cuda_mpi repo_noomp repo_mpi repo_asan repo_reference_kernels gguf.o tests/compare tests/test_layers tests/test_matmul
-	rm -f data/arith/arith tests/exercises/check
+	rm -f data/arith/arith data/smol/smol tests/exercises/check
 	rm -rf tests/fuzz/build

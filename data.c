@@ -125,6 +125,8 @@ static Tokenizer *load_tokenizer(const DataOptions *o) {
     return t;
 }
 
+struct Tokenizer *data_tokenizer(const DataOptions *o) { return load_tokenizer(o); }
+
 // ----------------------------------------------------------------------------
 // chat templates
 

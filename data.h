@@ -38,6 +38,8 @@ void data_load_prompts(PromptSet *ps, const char *path, int vocab_size, const Da
 int data_chat_prompt(const char *text, const DataOptions *o, int **ids, int *end_of_turn);
 // ids -> text with the same tokenizer (malloc'd, NUL-terminated)
 char *data_decode(const int *ids, int n, const DataOptions *o);
+// that tokenizer itself, for a program decoding many texts (tokenizer.h; tokenizer_free it)
+struct Tokenizer *data_tokenizer(const DataOptions *o);
 // a GGUF file's tokenizer as OUT_DIR/tokenizer.json + tokenizer_config.json (Hugging Face's files,
 // encoding id for id as the GGUF's tokenizer does; eos/bos and chat template from its metadata)
 void data_write_gguf_tokenizer(const char *gguf_path, const char *out_dir);
