@@ -34,6 +34,7 @@ suite "outputs: never an input or a non-regular file; flags out of range refused
 suite "resume: killed at random moments and resumed, byte-identical; SIGINT; --resume refusals" bash tests/test_resume.sh
 suite "data parallel: mpirun -np 2 ./repo_mpi equals ./repo (RePO, DPO, uneven batches)" bash tests/test_mpi.sh
 suite "text data: templates, prepare, encode/decode, converter, ids against HF tokenizers" env PYTHON="$PY" bash tests/test_text_data.sh
+suite "smol: verifier, held-out split, pair recipe determinism, SMOL_QUICK=1 make smol gains" bash tests/test_smol.sh
 suite "GPU build (make cuda: compile and link) and GPU tests (skipped without a GPU)" bash tests/gpu/suite.sh
 suite "repo.cu's kernels on a CPU emulation of CUDA: every golden, buffers poisoned with NaN" env GOLDEN_ONLY=1 bash tests/gpu/test_emu.sh
 suite "same results with --recompute (activations rebuilt in backward, the head in chunks)" bash tests/test_recompute.sh
@@ -57,6 +58,7 @@ if have_torch; then
     suite "saved model loads in transformers" "$PY" tests/test_hf_roundtrip.py
     suite "saved Llama models load in transformers; sharded files" "$PY" tests/test_llama_roundtrip.py
     suite "sample: greedy tokens equal PyTorch's" "$PY" tests/test_sample.py
+    suite "smol: trained SmolLM2 saved for transformers, greedy answers equal ./repo sample's on 20 held-out prompts" "$PY" tests/test_smol_hf.py
     suite "GGUF models, SmolLM2 against transformers" env REPO_GGUF_BIN=./repo "$PY" tests/test_llama_gguf.py
     suite "GGUF tokenizer written as tokenizer.json: ids identical to HF tokenizers / AutoTokenizer" "$PY" tests/test_gguf_tokenizer.py
     suite "tokenizer: ids identical to Hugging Face tokenizers (GPT-2, SmolLM2)" env PYTHON="$PY" bash tests/tokenizer/test_exact.sh
