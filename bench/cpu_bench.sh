@@ -57,7 +57,7 @@ run_ours() {
 run_torch() { # tokens/s into $1, peak RSS into $2
     blas OMP_NUM_THREADS="$all" "$PY" bench/cpu_bench_torch.py "$W/model" "$W/pairs.jsonl" "$pairs" "$steps" > "$W/t.log"
     grep '"step"' "$W/t.log" | sed -n 's/.*"tokens_per_s": *\([0-9.]*\).*/\1/p' | tail -n +2 | median >> "$1"
-    sed -n 's/.*"peak_rss_mb": *\([0-9.]*\).*/\1/p' "$W/t.log" >> "$2"
+    sed -n 's/.*"peak_rss_mb": *\([0-9.]*\).*/\1/p' "$W/t.log" | awk '{ printf "%.0f\n", $1 }' >> "$2"
 }
 
 bench_shape() {
@@ -101,7 +101,7 @@ bench_shape() {
     row() { # NAME TPS_FILE RSS_FILE PEAK
         local m; m=$(median < "$2")
         printf "%-34s %s %12.1f %13.0f%% %14s\n" "$1" "$(spread "$2")" "$(awk -v t="$m" -v g="$gflop" -v n="$tokens" 'BEGIN { print t * g / n }')" \
-            "$(awk -v t="$m" -v g="$gflop" -v n="$tokens" -v p="$4" 'BEGIN { print p > 0 ? 100 * t * g / n / p : 0 }')" "${3:+$(median < "$3")}"
+            "$(awk -v t="$m" -v g="$gflop" -v n="$tokens" -v p="$4" 'BEGIN { print (p > 0 ? 100 * t * g / n / p : 0) }')" "${3:+$(median < "$3")}"
     }
     row "repo, $all threads" "$W/r_ours" "$W/r_ours_rss" "$peakN"
     row "PyTorch eager, $all threads" "$W/r_torch" "$W/r_torch_rss" "$peakN"

@@ -23,6 +23,7 @@ perf report -i "$W/perf.data" --no-children --sort dso,symbol -g none --stdio 2>
         for (i = 5; i <= NF; i++) if ($i != "-") sym = sym " " $i
         sub(/\._omp_fn\.[0-9]+/, "", sym); sub(/ +-.*$/, "", sym)
         if (sym ~ /^(micro_kernel|gemm_tile|pack_|matmul_)/) sym = "matmul (matmul.c: packing, micro-kernel)"
+        else if (sym ~ /^att_/) sym = "attention tiles (att_gemm)"
         else if (dso ~ /libgomp/) sym = "OpenMP runtime (fork, barriers, waiting)"
         else if (dso ~ /kernel/) sym = "kernel (page faults, file writes)"
         else if (dso ~ /libm\./) sym = "libm (tanhf, expf: GELU, SwiGLU, softmax)"

@@ -14,16 +14,20 @@ bench_model "$shape" "$W"
 bench_pairs "$W" $((pairs * steps)) "$P" "$R" "$W/pairs.jsonl"
 TRAIN=(train --model "$W/model" --data "$W/pairs.jsonl" --loss repo --gamma 0.5 --lr 1e-6 --batch-pairs "$pairs"
        --steps "$steps" --no-shuffle --no-progress --warmup-steps 0 --max-len $((P + R)))
-run() { # NAME CMD...: one run's median tokens/s after the first step
+run() { # NAME LAUNCHER... -- FLAGS...: one run's median tokens/s after the first step
+    shift
+    local launch=()
+    while [ "$1" != -- ]; do launch+=("$1"); shift; done
+    shift
     rm -rf "$W/out" "$W/log"
-    "$@" "${TRAIN[@]}" --out "$W/out" --log "$W/log" > /dev/null
+    "${launch[@]}" "${TRAIN[@]}" "$@" --out "$W/out" --log "$W/log" > /dev/null
     log_tokens_per_s "$W/log"
 }
 names=("1 process x 1 thread" "2 processes x 1 thread (MPI)" "1 process x 2 threads (OpenMP)")
 for r in $(seq "$rounds"); do
-    run a ./repo --threads 1 >> "$W/a"
-    run b mpirun --allow-run-as-root --oversubscribe -np 2 ./repo_mpi --threads 1 >> "$W/b"
-    run c ./repo --threads 2 >> "$W/c"
+    run a ./repo -- --threads 1 >> "$W/a"
+    run b mpirun --allow-run-as-root --oversubscribe -np 2 ./repo_mpi -- --threads 1 >> "$W/b"
+    run c ./repo -- --threads 2 >> "$W/c"
 done
 printf "%s, %d pairs x (%d + %d) tokens, %d steps, %d rounds, %s\n" "$shape" "$pairs" "$P" "$R" "$steps" "$rounds" \
     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(grep -q avx512f /proc/cpuinfo && echo AVX-512 || echo AVX2)"
